@@ -1,2 +1,70 @@
-// Placeholder entry point; replaced by the CLI.
-int main() { return 0; }
+// garbage: train, evaluate and inspect waste-sorting image classifiers.
+// Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 gate failed, 130 interrupted.
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include "garbage/cli/commands.hpp"
+#include "garbage/core/errors.hpp"
+#include "garbage/core/logging.hpp"
+
+namespace {
+
+constexpr const char* kFooter = R"(Examples:
+  garbage train --config configs/simple_cnn.json
+  garbage train --config configs/simple_cnn.json --set train.epochs=2 --set data.subset=0.1
+  garbage eval --checkpoint runs/simple_cnn/best.pt --split test --min-accuracy 0.86
+  garbage summary --config configs/simple_cnn.json
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
+130 interrupted (a checkpoint was saved; continue with --resume).)";
+
+int fail(const std::string& message, garbage::ExitCode code) {
+  spdlog::error("{}", message);
+  return static_cast<int>(code);
+}
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"garbage: train, sweep, evaluate and export TrashNet waste classifiers", "garbage"};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "garbage 0.1.0");
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.add_flag("-q,--quiet", quiet, "warnings and errors only");
+  garbage::cli::add_train_command(app);
+  garbage::cli::add_eval_command(app);
+  garbage::cli::add_summary_command(app);
+
+  // Logging is configured once the flags are known, before any subcommand callback runs.
+  app.parse_complete_callback([&] { garbage::setup_logging(verbose, quiet); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "garbage: %s\nRun 'garbage --help' for usage.\n", e.what());
+    return static_cast<int>(garbage::ExitCode::usage);
+  } catch (const garbage::Error& e) {
+    return fail(e.what(), e.code());
+  } catch (const c10::Error& e) {
+    return fail(first_line(e.what_without_backtrace()), garbage::ExitCode::runtime);
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory", garbage::ExitCode::runtime);
+  } catch (const std::exception& e) {
+    return fail(first_line(e.what()), garbage::ExitCode::runtime);
+  }
+  return 0;
+}

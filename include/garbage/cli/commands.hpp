@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand registers its options on the app and a callback that calls the library.
+
+namespace CLI {
+class App;
+}
+
+namespace garbage::cli {
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_summary_command(CLI::App& app);
+
+}  // namespace garbage::cli

@@ -1,0 +1,89 @@
+#pragma once
+// The training configuration: one JSON document, validated strictly, resolved against defaults,
+// then turned into typed options for the data, model and training code.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "garbage/data/dataset.hpp"
+#include "garbage/data/transform.hpp"
+
+namespace garbage::config {
+
+using json = nlohmann::json;
+
+struct OptimizerConfig {
+  std::string name = "adam";  ///< adam | adamw | sgd
+  double lr = 1e-4;
+  double momentum = 0.9;      ///< sgd
+  bool nesterov = false;      ///< sgd
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999;  ///< adam, adamw
+};
+
+struct SchedulerConfig {
+  std::string name = "none";  ///< none | step | cosine
+  int64_t step_size = 10;     ///< step: epochs between decays
+  double gamma = 0.1;         ///< step: decay factor
+  double min_lr = 0.0;        ///< cosine: floor
+  int64_t warmup_epochs = 0;  ///< linear warm-up before either schedule
+};
+
+struct EarlyStoppingConfig {
+  std::string metric = "val_accuracy";  ///< val_accuracy (maximised) | val_loss (minimised)
+  int64_t patience = 5;                 ///< 0 disables early stopping
+  double min_delta = 0.0;
+};
+
+struct LoaderConfig {
+  int workers = 2;
+  int prefetch = 4;
+  bool channels_last = true;
+};
+
+struct TrainConfig {
+  json resolved;  ///< the full validated document, written to the run folder and checkpoints
+  std::string name;
+  uint64_t seed = 42;
+  int threads = 0;  ///< 0: all cores
+  json model;       ///< resolved model section (registry input)
+  data::DatasetOptions dataset;
+  LoaderConfig loader;
+  data::TransformSpec transform;
+  int64_t epochs = 20;
+  int64_t batch_size = 32;
+  int64_t eval_batch_size = 64;
+  double label_smoothing = 0.0;
+  bool test_at_end = true;
+  OptimizerConfig optimizer;
+  SchedulerConfig scheduler;
+  EarlyStoppingConfig early_stopping;
+};
+
+/// The complete default document (model section for the default model).
+json default_train_document();
+
+/// Validates a user document (after --set overrides) and returns it merged with defaults.
+/// Throws ConfigError "<source>: <json path>: <problem>".
+json resolve_train_document(const json& user, const std::string& source);
+
+/// Typed view of a resolved document. `data_root` is the root chosen by resolve_data_root.
+TrainConfig make_train_config(const json& resolved);
+
+/// Reads a config file, applies "a.b=v" overrides, validates, resolves.
+TrainConfig load_train_config(const std::filesystem::path& path,
+                              const std::vector<std::string>& overrides = {});
+
+/// Data root precedence: --data > config data.root > $GARBAGE_DATA > data/trashnet.
+std::string resolve_data_root(const std::optional<std::string>& cli_data,
+                              const std::string& config_root);
+
+/// The transform a checkpoint or config describes (preprocess + augment sections).
+data::TransformSpec transform_from_document(const json& resolved);
+
+}  // namespace garbage::config

@@ -1,0 +1,60 @@
+#pragma once
+// Running a model over a loader and scoring it.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "garbage/data/dataset.hpp"
+#include "garbage/eval/metrics.hpp"
+#include "garbage/models/registry.hpp"
+
+namespace garbage::data {
+class BatchLoader;
+}
+
+namespace garbage::eval {
+
+struct Evaluation {
+  Metrics metrics;
+  std::vector<int64_t> targets, predictions;
+  std::vector<int64_t> indices;  ///< dataset index of each row
+};
+
+/// Inference over one epoch of `loader` (eval mode, no autograd).
+Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
+                    const std::string& progress_label = "");
+
+struct EvalRequest {
+  std::filesystem::path checkpoint;
+  data::Split split = data::Split::test;
+  std::optional<std::string> data_root;  ///< --data
+  int threads = 0;                       ///< 0: all cores
+  int64_t batch_size = 0;                ///< 0: the checkpoint's eval_batch_size
+};
+
+struct EvalReport {
+  Evaluation evaluation;
+  std::vector<std::string> class_names;
+  nlohmann::json json;  ///< full report: checkpoint, split, data root, metrics
+};
+
+/// Loads a checkpoint, indexes and decodes the split with the checkpoint's preprocessing, scores.
+EvalReport evaluate_checkpoint(const EvalRequest& request);
+
+}  // namespace garbage::eval
+
+namespace garbage::eval {
+
+/// Writes the report JSON and a confusion-matrix PNG beside it (R.json -> R.confusion.png).
+/// Returns the PNG path.
+std::filesystem::path write_eval_report(const EvalReport& report,
+                                        const std::filesystem::path& json_path);
+
+/// Throws Error with ExitCode::gate_failed when accuracy < min_accuracy (a fraction, 0..1).
+void enforce_min_accuracy(const Metrics& metrics, double min_accuracy);
+
+}  // namespace garbage::eval

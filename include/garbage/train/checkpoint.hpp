@@ -1,0 +1,45 @@
+#pragma once
+// Self-describing checkpoints: weights, optimizer state, RNG state and a JSON header with the
+// resolved config, class names, preprocessing, position in training and metrics. Eval and resume
+// need nothing else. Written atomically (temp file + rename).
+
+#include <filesystem>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "garbage/models/registry.hpp"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace garbage::train {
+
+constexpr int kCheckpointFormat = 1;
+
+struct CheckpointState {
+  nlohmann::json meta;          ///< format, config, class_names, epoch, step_in_epoch, metrics...
+  torch::Tensor rng_state;      ///< torch CPU generator state at the save point
+};
+
+/// Writes model weights (+ optimizer when given) and `state` to `path` atomically.
+void save_checkpoint(const std::filesystem::path& path, const models::ClassifierImpl& model,
+                     const torch::optim::Optimizer* optimizer, const CheckpointState& state);
+
+/// Reads only the JSON header. Throws Error naming the file when it is not a garbage checkpoint.
+nlohmann::json read_checkpoint_meta(const std::filesystem::path& path);
+
+struct LoadedCheckpoint {
+  CheckpointState state;
+  models::ModelPtr model;  ///< built from the stored config, weights loaded, in eval mode
+};
+
+/// Rebuilds the model from the stored config and loads its weights.
+LoadedCheckpoint load_checkpoint(const std::filesystem::path& path);
+
+/// Loads the stored optimizer state into `optimizer` (same parameter layout required).
+void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer);
+
+}  // namespace garbage::train

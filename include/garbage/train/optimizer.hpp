@@ -1,0 +1,39 @@
+#pragma once
+// Optimizers with parameter groups, each with its own learning-rate factor (differential
+// learning rates for fine-tuning: e.g. backbone at 0.1x the head's rate).
+
+#include <memory>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "garbage/config/train_config.hpp"
+
+namespace garbage::train {
+
+struct ParamGroup {
+  std::vector<torch::Tensor> params;
+  double lr_factor = 1.0;
+};
+
+class OptimizerWithGroups {
+ public:
+  OptimizerWithGroups(std::unique_ptr<torch::optim::Optimizer> optimizer,
+                      std::vector<double> factors, double base_lr);
+  /// Sets the base rate; group i runs at base * factor[i].
+  void set_lr(double base_lr);
+  double lr() const { return base_lr_; }
+  const std::vector<double>& factors() const { return factors_; }
+
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+
+ private:
+  std::vector<double> factors_;
+  double base_lr_;
+};
+
+/// adam | adamw | sgd per config; groups with no parameters are dropped.
+std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfig& config,
+                                                    std::vector<ParamGroup> groups);
+
+}  // namespace garbage::train

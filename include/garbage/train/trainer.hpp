@@ -1,0 +1,77 @@
+#pragma once
+// The training loop: epochs of train + validation, metrics files, atomic checkpoints, early
+// stopping, exact resume (also mid-epoch, after Ctrl-C) and an optional test evaluation.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "garbage/config/train_config.hpp"
+
+namespace garbage::train {
+
+class Collective;
+
+struct EpochMetrics {
+  int64_t epoch = 0;  ///< 1-based
+  double lr = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0;
+  double train_images_per_second = 0;
+  double seconds = 0;
+
+  nlohmann::json to_json() const;
+  static EpochMetrics from_json(const nlohmann::json& j);
+};
+
+struct TrainHooks {
+  /// After every optimizer step: (epoch 0-based, step within epoch 0-based, batch loss).
+  std::function<void(int64_t epoch, int64_t step, double loss)> on_step;
+  /// After every epoch's validation.
+  std::function<void(const EpochMetrics&)> on_epoch;
+};
+
+struct TrainRequest {
+  config::TrainConfig config;
+  std::filesystem::path out_dir;          ///< run folder (created)
+  std::optional<std::string> data_root;   ///< --data
+  bool resume = false;                    ///< continue from out_dir/last.pt
+  TrainHooks hooks;
+  std::shared_ptr<Collective> collective; ///< null: single process
+};
+
+struct TrainResult {
+  std::filesystem::path run_dir;
+  std::vector<EpochMetrics> history;
+  int64_t best_epoch = 0;
+  double best_val_accuracy = 0;
+  bool early_stopped = false;
+  std::optional<double> test_accuracy;  ///< when train.test_at_end
+  nlohmann::json summary;               ///< as written to summary.json
+};
+
+/// Trains per the request. Throws ConfigError/DataError/Error; throws Interrupted (exit 130)
+/// after writing last.pt when request_stop() was called (SIGINT).
+TrainResult run_training(const TrainRequest& request);
+
+/// Asks the running training loop to checkpoint and stop after the current step.
+/// Async-signal-safe.
+void request_stop() noexcept;
+/// Clears a previous stop request (tests run several trainings in one process).
+void clear_stop_request() noexcept;
+/// Installs a SIGINT handler that calls request_stop() (a second Ctrl-C kills the process).
+void install_interrupt_handler();
+
+/// `base` when it holds no run yet, else the first free "base-2", "base-3", ...
+std::filesystem::path next_free_run_dir(const std::filesystem::path& base);
+
+/// Learning rate for a 0-based epoch under the schedule.
+double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
+                    int64_t epoch, int64_t total_epochs);
+
+}  // namespace garbage::train

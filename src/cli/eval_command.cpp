@@ -1,0 +1,57 @@
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "garbage/cli/commands.hpp"
+#include "garbage/eval/evaluate.hpp"
+
+namespace garbage::cli {
+
+void add_eval_command(CLI::App& app) {
+  struct Options {
+    std::string checkpoint, split = "test", data, report;
+    double min_accuracy = -1;
+    int threads = 0;
+    int64_t batch = 0;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("eval", "evaluate a checkpoint on a split");
+  cmd->footer(R"(Examples:
+  garbage eval --checkpoint runs/simple_cnn/best.pt
+  garbage eval --checkpoint runs/simple_cnn/best.pt --split val --report out/val.json
+  garbage eval --checkpoint best.pt --min-accuracy 0.86   # exit 3 when below: for CI gates)");
+  cmd->add_option("-k,--checkpoint", opts->checkpoint, "checkpoint written by garbage train")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-s,--split", opts->split, "split to score")
+      ->check(CLI::IsMember({"train", "val", "test"}));
+  cmd->add_option("-d,--data", opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");
+  cmd->add_option("-r,--report", opts->report,
+                  "write the JSON report here (and a confusion-matrix PNG beside it)");
+  cmd->add_option("--min-accuracy", opts->min_accuracy,
+                  "exit with code 3 when accuracy is below this fraction (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--threads", opts->threads, "compute threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([opts] {
+    eval::EvalRequest request;
+    request.checkpoint = opts->checkpoint;
+    request.split = data::parse_split(opts->split);
+    if (!opts->data.empty()) request.data_root = opts->data;
+    request.threads = opts->threads;
+    request.batch_size = opts->batch;
+    auto report = eval::evaluate_checkpoint(request);
+    std::cout << eval::format_metrics_table(report.evaluation.metrics, report.class_names)
+              << std::endl;
+    if (!opts->report.empty()) {
+      auto png = eval::write_eval_report(report, opts->report);
+      spdlog::info("report written to {} and {}", opts->report, png.string());
+    }
+    if (opts->min_accuracy >= 0) eval::enforce_min_accuracy(report.evaluation.metrics, opts->min_accuracy);
+  });
+}
+
+}  // namespace garbage::cli

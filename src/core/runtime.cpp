@@ -1,0 +1,24 @@
+#include "garbage/core/runtime.hpp"
+
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+namespace garbage {
+
+int configure_threads(int requested) {
+  int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+unsigned long long mix_seed(unsigned long long a, unsigned long long b) {
+  unsigned long long z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace garbage

@@ -1,0 +1,112 @@
+#include "garbage/eval/evaluate.hpp"
+
+#include <torch/torch.h>
+
+#include "garbage/config/train_config.hpp"
+#include "garbage/core/errors.hpp"
+#include "garbage/core/progress.hpp"
+#include "garbage/core/runtime.hpp"
+#include "garbage/data/loader.hpp"
+#include "garbage/data/pipeline.hpp"
+#include "garbage/models/classifier.hpp"
+#include "garbage/train/checkpoint.hpp"
+
+namespace garbage::eval {
+
+Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
+                    const std::string& progress_label) {
+  c10::InferenceMode guard;
+  bool was_training = model.is_training();
+  model.eval();
+  Evaluation out;
+  double loss_sum = 0;
+  std::optional<ProgressBar> bar;
+  if (!progress_label.empty()) bar.emplace(loader.batches_per_epoch(), progress_label, "batch");
+  loader.start_epoch(0);
+  int64_t done = 0;
+  while (auto batch = loader.next()) {
+    auto logits = model.forward(batch->images);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch->labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    auto pred = logits.argmax(1).contiguous();
+    auto labels = batch->labels.contiguous();
+    out.predictions.insert(out.predictions.end(), pred.data_ptr<int64_t>(),
+                           pred.data_ptr<int64_t>() + pred.numel());
+    out.targets.insert(out.targets.end(), labels.data_ptr<int64_t>(),
+                       labels.data_ptr<int64_t>() + labels.numel());
+    out.indices.insert(out.indices.end(), batch->indices.begin(), batch->indices.end());
+    if (bar) bar->update(++done);
+  }
+  if (bar) bar->finish();
+  model.train(was_training);
+  out.metrics = compute_metrics(out.targets, out.predictions, num_classes, loss_sum);
+  return out;
+}
+
+EvalReport evaluate_checkpoint(const EvalRequest& request) {
+  int threads = configure_threads(request.threads);
+  auto loaded = train::load_checkpoint(request.checkpoint);
+  const auto& meta = loaded.state.meta;
+  const auto doc = meta.at("config");
+  auto cfg = config::make_train_config(doc);
+  cfg.dataset.root = config::resolve_data_root(request.data_root, cfg.dataset.root);
+  cfg.dataset.subset = 1.0;  // a gate must see the whole split
+
+  auto split = data::load_split(cfg.dataset, request.split, cfg.transform.resize, threads);
+  auto class_names = meta.at("class_names").get<std::vector<std::string>>();
+  if (split.cache->class_names != class_names)
+    throw DataError(cfg.dataset.root + ": the data set's classes do not match the checkpoint's (" +
+                    std::to_string(split.cache->class_names.size()) + " vs " +
+                    std::to_string(class_names.size()) + " classes)");
+
+  data::LoaderOptions lo;
+  lo.batch_size = request.batch_size > 0 ? request.batch_size : cfg.eval_batch_size;
+  lo.workers = cfg.loader.workers;
+  lo.prefetch = cfg.loader.prefetch;
+  lo.channels_last = cfg.loader.channels_last;
+  data::BatchLoader loader(split.cache, cfg.transform,
+                           std::make_shared<data::SequentialSampler>(split.cache->size()), lo);
+  if (cfg.loader.channels_last) models::convert_to_channels_last(*loaded.model);
+
+  EvalReport report;
+  report.class_names = class_names;
+  report.evaluation = evaluate(*loaded.model, loader, static_cast<int64_t>(class_names.size()),
+                               "eval " + data::to_string(request.split));
+  report.json = {{"checkpoint", request.checkpoint.string()},
+                 {"split", data::to_string(request.split)},
+                 {"data_root", cfg.dataset.root},
+                 {"model", doc.at("model")},
+                 {"epoch", meta.value("epoch", -1)},
+                 {"skipped_files", split.cache->bad_files + split.index.missing_files},
+                 {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
+  return report;
+}
+
+}  // namespace garbage::eval
+
+#include "garbage/core/json_io.hpp"
+#include "garbage/report/plots.hpp"
+
+namespace garbage::eval {
+
+std::filesystem::path write_eval_report(const EvalReport& report,
+                                        const std::filesystem::path& json_path) {
+  if (json_path.has_parent_path()) std::filesystem::create_directories(json_path.parent_path());
+  write_json_atomic(json_path, report.json);
+  auto png = json_path;
+  png.replace_extension(".confusion.png");
+  report::write_confusion_png(png, report.evaluation.metrics.confusion, report.class_names,
+                              report.json.value("split", std::string()) + " split");
+  return png;
+}
+
+void enforce_min_accuracy(const Metrics& metrics, double min_accuracy) {
+  if (metrics.accuracy < min_accuracy)
+    throw Error(fmt::format("accuracy {:.4f} is below --min-accuracy {:.4f}", metrics.accuracy,
+                            min_accuracy),
+                ExitCode::gate_failed);
+}
+
+}  // namespace garbage::eval

@@ -1,0 +1,43 @@
+#include "garbage/models/layers.hpp"
+
+#include <torch/torch.h>
+
+#include "garbage/core/errors.hpp"
+
+namespace garbage::models {
+
+ActivationKind parse_activation(const std::string& name) {
+  static const std::map<std::string, ActivationKind> kinds = {
+      {"relu", ActivationKind::relu},           {"gelu", ActivationKind::gelu},
+      {"silu", ActivationKind::silu},           {"mish", ActivationKind::mish},
+      {"hardswish", ActivationKind::hardswish}, {"sigmoid", ActivationKind::sigmoid},
+      {"identity", ActivationKind::identity}};
+  auto it = kinds.find(name);
+  if (it == kinds.end()) throw ConfigError("unknown activation \"" + name + "\"");
+  return it->second;
+}
+
+const std::vector<std::string>& activation_names() {
+  static const std::vector<std::string> names = {"relu", "gelu", "silu", "mish"};
+  return names;
+}
+
+torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
+  switch (kind_) {
+    case ActivationKind::relu: return torch::relu(x);
+    case ActivationKind::gelu: return torch::gelu(x);
+    case ActivationKind::silu: return torch::silu(x);
+    case ActivationKind::mish: return torch::mish(x);
+    case ActivationKind::hardswish: return torch::hardswish(x);
+    case ActivationKind::sigmoid: return torch::sigmoid(x);
+    case ActivationKind::identity: return x;
+  }
+  return x;
+}
+
+void ActivationImpl::pretty_print(std::ostream& stream) const {
+  static const char* names[] = {"ReLU", "GELU", "SiLU", "Mish", "Hardswish", "Sigmoid", "Identity"};
+  stream << names[static_cast<int>(kind_)];
+}
+
+}  // namespace garbage::models

@@ -1,0 +1,59 @@
+#include "garbage/models/registry.hpp"
+
+#include "garbage/core/errors.hpp"
+#include "garbage/core/json_io.hpp"
+#include "garbage/models/classifier.hpp"
+#include "garbage/models/simple_cnn.hpp"
+
+namespace garbage::models {
+
+const std::vector<ModelSpec>& all_models() {
+  // One line per model family.
+  static const std::vector<ModelSpec> specs = {
+      simple_cnn_spec(),
+  };
+  return specs;
+}
+
+const ModelSpec& find_model(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& spec : all_models()) {
+    if (spec.name == name) return spec;
+    names.push_back(spec.name);
+  }
+  std::string hint = nearest_key(name, names);
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw ConfigError("unknown model \"" + name + "\"" +
+                    (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                    "; registered: " + list);
+}
+
+nlohmann::json resolve_model_config(const nlohmann::json& user, const std::string& source) {
+  std::string name = "simple_cnn";
+  if (user.contains("name")) {
+    if (!user["name"].is_string())
+      throw ConfigError(source + ": model.name: expected a string, got " + user["name"].dump());
+    name = user["name"].get<std::string>();
+  }
+  const ModelSpec* spec = nullptr;
+  try {
+    spec = &find_model(name);
+  } catch (const ConfigError& e) {
+    throw ConfigError(source + ": model.name: " + e.what());
+  }
+  nlohmann::json defaults = spec->defaults;
+  defaults["name"] = name;
+  config::Rules rules;
+  for (const auto& [path, rule] : spec->rules) rules["model." + path] = rule;
+  auto merged = config::validate_and_merge(defaults, user, rules, source, "model");
+  if (spec->check) spec->check(merged, source);
+  return merged;
+}
+
+ModelPtr create_model(const nlohmann::json& resolved) {
+  const auto& spec = find_model(resolved.at("name").get<std::string>());
+  return spec.create(resolved);
+}
+
+}  // namespace garbage::models

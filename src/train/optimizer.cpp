@@ -1,0 +1,65 @@
+#include "garbage/train/optimizer.hpp"
+
+#include <torch/torch.h>
+
+#include "garbage/core/errors.hpp"
+
+namespace garbage::train {
+
+OptimizerWithGroups::OptimizerWithGroups(std::unique_ptr<torch::optim::Optimizer> opt,
+                                         std::vector<double> factors, double base_lr)
+    : optimizer(std::move(opt)), factors_(std::move(factors)), base_lr_(base_lr) {
+  set_lr(base_lr);
+}
+
+void OptimizerWithGroups::set_lr(double base_lr) {
+  base_lr_ = base_lr;
+  auto& groups = optimizer->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(base_lr * factors_[i]);
+}
+
+namespace {
+template <typename Options>
+std::unique_ptr<torch::optim::Optimizer> build(const std::vector<ParamGroup>& groups,
+                                               const Options& defaults) {
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const auto& g : groups)
+    torch_groups.emplace_back(g.params, std::make_unique<Options>(defaults));
+  using Opt = std::conditional_t<
+      std::is_same_v<Options, torch::optim::AdamOptions>, torch::optim::Adam,
+      std::conditional_t<std::is_same_v<Options, torch::optim::AdamWOptions>, torch::optim::AdamW,
+                         torch::optim::SGD>>;
+  return std::make_unique<Opt>(std::move(torch_groups), defaults);
+}
+}  // namespace
+
+std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfig& c,
+                                                    std::vector<ParamGroup> groups) {
+  groups.erase(std::remove_if(groups.begin(), groups.end(),
+                              [](const ParamGroup& g) { return g.params.empty(); }),
+               groups.end());
+  if (groups.empty()) throw ConfigError("the model has no trainable parameters");
+  std::vector<double> factors;
+  for (const auto& g : groups) factors.push_back(g.lr_factor);
+
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (c.name == "adam") {
+    opt = build(groups, torch::optim::AdamOptions(c.lr)
+                            .betas({c.beta1, c.beta2})
+                            .weight_decay(c.weight_decay));
+  } else if (c.name == "adamw") {
+    opt = build(groups, torch::optim::AdamWOptions(c.lr)
+                            .betas({c.beta1, c.beta2})
+                            .weight_decay(c.weight_decay));
+  } else if (c.name == "sgd") {
+    opt = build(groups, torch::optim::SGDOptions(c.lr)
+                            .momentum(c.momentum)
+                            .nesterov(c.nesterov)
+                            .weight_decay(c.weight_decay));
+  } else {
+    throw ConfigError("train.optimizer.name: unknown optimizer \"" + c.name + "\"");
+  }
+  return std::make_unique<OptimizerWithGroups>(std::move(opt), std::move(factors), c.lr);
+}
+
+}  // namespace garbage::train

@@ -1,0 +1,503 @@
+#include "garbage/train/trainer.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <torch/torch.h>
+
+#include "garbage/core/errors.hpp"
+#include "garbage/core/json_io.hpp"
+#include "garbage/core/progress.hpp"
+#include "garbage/core/runtime.hpp"
+#include "garbage/data/loader.hpp"
+#include "garbage/data/pipeline.hpp"
+#include "garbage/eval/evaluate.hpp"
+#include "garbage/models/classifier.hpp"
+#include "garbage/report/plots.hpp"
+#include "garbage/train/checkpoint.hpp"
+#include "garbage/train/collective.hpp"
+#include "garbage/train/optimizer.hpp"
+
+namespace garbage::train {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void handle_sigint(int) {
+  g_stop_requested.store(true);
+  // A second Ctrl-C should not wait for the checkpoint.
+  std::signal(SIGINT, SIG_DFL);
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+/// Everything the loop needs to continue exactly where it stopped.
+struct LoopState {
+  int64_t epoch = 0;  // 0-based epoch in progress
+  int64_t step = 0;   // batches of `epoch` already trained
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  double train_seconds = 0;
+  std::vector<EpochMetrics> history;
+  double best_metric = NAN;
+  int64_t best_epoch = 0;
+  int64_t bad_epochs = 0;
+  bool finished = false;
+  bool early_stopped = false;
+
+  json to_json() const {
+    json h = json::array();
+    for (const auto& m : history) h.push_back(m.to_json());
+    return {{"epoch", epoch},           {"step_in_epoch", step},   {"loss_sum", loss_sum},
+            {"correct", correct},       {"seen", seen},            {"train_seconds", train_seconds},
+            {"history", h},             {"best_metric", std::isnan(best_metric) ? json(nullptr) : json(best_metric)},
+            {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"finished", finished},
+            {"early_stopped", early_stopped}};
+  }
+  static LoopState from_json(const json& j) {
+    LoopState s;
+    s.epoch = j.at("epoch");
+    s.step = j.at("step_in_epoch");
+    s.loss_sum = j.at("loss_sum");
+    s.correct = j.at("correct");
+    s.seen = j.at("seen");
+    s.train_seconds = j.at("train_seconds");
+    for (const auto& m : j.at("history")) s.history.push_back(EpochMetrics::from_json(m));
+    s.best_metric = j.at("best_metric").is_null() ? NAN : j.at("best_metric").get<double>();
+    s.best_epoch = j.at("best_epoch");
+    s.bad_epochs = j.at("bad_epochs");
+    s.finished = j.at("finished");
+    s.early_stopped = j.at("early_stopped");
+    return s;
+  }
+};
+
+/// Adds a log file in the run folder for the lifetime of the object.
+class RunLog {
+ public:
+  explicit RunLog(const fs::path& file) {
+    sink_ = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.string());
+    sink_->set_pattern("[%Y-%m-%d %H:%M:%S] %l %v");
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~RunLog() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+
+ private:
+  spdlog::sink_ptr sink_;
+};
+
+fs::path choose_run_dir(const TrainRequest& req) {
+  if (req.resume) {
+    if (!fs::exists(req.out_dir / "last.pt"))
+      throw ConfigError("--resume: " + (req.out_dir / "last.pt").string() + " does not exist");
+    return req.out_dir;
+  }
+  if (!fs::exists(req.out_dir / "last.pt")) return req.out_dir;
+  throw ConfigError(req.out_dir.string() +
+                    " already holds a run: pass --resume to continue it or choose another --out");
+}
+
+/// Keys whose change does not alter the training trajectory.
+bool resume_may_differ(const std::string& path) {
+  return path == "/train/epochs" || path == "/data/root" || path == "/data/workers" ||
+         path == "/data/prefetch" || path == "/train/test_at_end" || path == "/train/eval_batch_size";
+}
+
+void check_resume_compatible(const json& stored, const json& requested, const fs::path& ckpt) {
+  for (const auto& op : json::diff(stored, requested)) {
+    std::string path = op.at("path");
+    if (path == "/threads") {
+      spdlog::warn("resuming with a different thread count: results may differ in the last bits");
+      continue;
+    }
+    if (!resume_may_differ(path))
+      throw ConfigError(ckpt.string() + ": the config differs from the run being resumed at " +
+                        path + " (only train.epochs and data locations may change)");
+  }
+}
+
+void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
+  std::string text =
+      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_img_per_s,seconds\n";
+  for (const auto& m : history)
+    text += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f}\n", m.epoch, m.lr,
+                        m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy,
+                        m.train_images_per_second, m.seconds);
+  write_text_atomic(path, text);
+}
+
+void write_curves(const fs::path& dir, const std::vector<EpochMetrics>& history) {
+  report::Series train_loss{"train", {}}, val_loss{"val", {}}, train_acc{"train", {}},
+      val_acc{"val", {}};
+  for (const auto& m : history) {
+    train_loss.values.push_back(m.train_loss);
+    val_loss.values.push_back(m.val_loss);
+    train_acc.values.push_back(m.train_accuracy);
+    val_acc.values.push_back(m.val_accuracy);
+  }
+  report::write_line_chart_png(dir / "loss.png", {train_loss, val_loss}, "loss", "cross-entropy");
+  report::write_line_chart_png(dir / "accuracy.png", {train_acc, val_acc}, "accuracy", "accuracy");
+}
+
+bool improved(const config::EarlyStoppingConfig& es, double value, double best) {
+  if (std::isnan(best)) return true;
+  return es.metric == "val_loss" ? value < best - es.min_delta : value > best + es.min_delta;
+}
+
+void set_torch_rng(const torch::Tensor& state) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+torch::Tensor torch_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainRequest& req) : req_(req), cfg_(req.config) {
+    collective_ = req.collective ? req.collective : std::make_shared<LocalCollective>();
+  }
+
+  TrainResult run() {
+    run_dir_ = choose_run_dir(req_);
+    fs::create_directories(run_dir_);
+    RunLog log(run_dir_ / "train.log");
+    threads_ = configure_threads(cfg_.threads);
+    cfg_.dataset.root = config::resolve_data_root(req_.data_root, cfg_.dataset.root);
+    spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_, cfg_.dataset.root);
+
+    load_data();
+    build_model();
+    if (req_.resume) restore();
+    write_json_atomic(run_dir_ / "config.json", cfg_.resolved);
+
+    train_loop();
+    return finish();
+  }
+
+ private:
+  void load_data() {
+    train_ = data::load_split(cfg_.dataset, data::Split::train, cfg_.transform.resize, threads_);
+    val_ = data::load_split(cfg_.dataset, data::Split::val, cfg_.transform.resize, threads_);
+    class_names_ = train_.cache->class_names;
+    if (val_.cache->class_names != class_names_)
+      throw DataError(cfg_.dataset.root + ": train and val splits have different classes");
+
+    data::LoaderOptions train_opts;
+    train_opts.batch_size = cfg_.batch_size;
+    train_opts.train = true;
+    train_opts.workers = cfg_.loader.workers;
+    train_opts.prefetch = cfg_.loader.prefetch;
+    train_opts.seed = cfg_.seed;
+    train_opts.channels_last = cfg_.loader.channels_last;
+    auto sampler = std::make_shared<data::ShuffleSampler>(
+        train_.cache->size(), cfg_.seed, collective_->rank(), collective_->world_size());
+    train_loader_ = std::make_unique<data::BatchLoader>(train_.cache, cfg_.transform, sampler,
+                                                        train_opts);
+    eval_options_ = train_opts;
+    eval_options_.train = false;
+    eval_options_.batch_size = cfg_.eval_batch_size;
+    val_loader_ = std::make_unique<data::BatchLoader>(
+        val_.cache, cfg_.transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
+        eval_options_);
+  }
+
+  void build_model() {
+    auto& model_cfg = cfg_.resolved["model"];
+    if (model_cfg.contains("num_classes") &&
+        model_cfg["num_classes"].get<size_t>() != class_names_.size()) {
+      spdlog::info("model.num_classes set to {} to match the data set's classes",
+                   class_names_.size());
+      model_cfg["num_classes"] = class_names_.size();
+    }
+    cfg_.model = model_cfg;
+    torch::manual_seed(cfg_.seed);
+    model_ = models::create_model(model_cfg);
+    if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
+    optimizer_ = make_optimizer(cfg_.optimizer, {{model_->parameters(), 1.0}});
+    spdlog::info("model {}: {} trainable parameters", model_cfg["name"].get<std::string>(),
+                 models::count_parameters(*model_, true));
+  }
+
+  void restore() {
+    auto ckpt = run_dir_ / "last.pt";
+    auto loaded = load_checkpoint(ckpt);
+    check_resume_compatible(loaded.state.meta.at("config"), cfg_.resolved, ckpt);
+    torch::NoGradGuard no_grad;
+    auto src = loaded.model->named_parameters();
+    for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
+    auto src_buffers = loaded.model->named_buffers();
+    for (auto& b : model_->named_buffers()) b.value().copy_(src_buffers[b.key()]);
+    load_optimizer_state(ckpt, *optimizer_->optimizer);
+    state_ = LoopState::from_json(loaded.state.meta.at("loop"));
+    resume_rng_ = loaded.state.rng_state;
+    if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
+      state_.finished = false;  // more epochs were asked for
+    spdlog::info("resuming {} at epoch {} step {}", ckpt.string(), state_.epoch + 1, state_.step);
+  }
+
+  json checkpoint_meta() const {
+    return {{"config", cfg_.resolved},
+            {"class_names", class_names_},
+            {"preprocess", cfg_.resolved["preprocess"]},
+            {"epoch", state_.history.empty() ? 0 : state_.history.back().epoch},
+            {"loop", state_.to_json()},
+            {"metrics", state_.history.empty() ? json(nullptr) : state_.history.back().to_json()}};
+  }
+
+  void save(const std::string& name) {
+    if (!collective_->is_main()) return;
+    save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
+                    {checkpoint_meta(), torch_rng_state()});
+  }
+
+  void train_loop() {
+    while (!state_.finished && state_.epoch < cfg_.epochs) {
+      train_epoch();
+      end_epoch();
+    }
+    state_.finished = true;
+    save("last.pt");
+  }
+
+  void train_epoch() {
+    double lr = scheduled_lr(cfg_.optimizer, cfg_.scheduler, state_.epoch, cfg_.epochs);
+    optimizer_->set_lr(lr);
+    if (state_.step == 0) {
+      torch::manual_seed(mix_seed(cfg_.seed, static_cast<unsigned long long>(state_.epoch)));
+    } else if (resume_rng_.defined()) {
+      set_torch_rng(resume_rng_);
+    }
+    resume_rng_ = torch::Tensor();
+    model_->train();
+    train_loader_->start_epoch(state_.epoch, state_.step);
+    ProgressBar bar(train_loader_->batches_per_epoch(),
+                    fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch");
+    auto params = model_->parameters();
+    auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+        cfg_.label_smoothing);
+    auto started = Clock::now();
+    while (auto batch = train_loader_->next()) {
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
+      auto logits = model_->forward(batch->images);
+      auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, loss_options);
+      loss.backward();
+      collective_->average_gradients(params);
+      optimizer_->optimizer->step();
+
+      double batch_loss = loss.item<double>();
+      if (!std::isfinite(batch_loss))
+        throw Error(fmt::format("training diverged: loss is {} at epoch {} step {}", batch_loss,
+                                state_.epoch + 1, state_.step + 1));
+      int64_t n = batch->labels.size(0);
+      state_.loss_sum += batch_loss * n;
+      state_.correct += logits.argmax(1).eq(batch->labels).sum().item<int64_t>();
+      state_.seen += n;
+      ++state_.step;
+      if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
+      bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
+                                          static_cast<double>(state_.correct) / state_.seen));
+      if (g_stop_requested.load()) {
+        state_.train_seconds += seconds_since(started);
+        save("last.pt");
+        throw Interrupted("interrupted: state saved to " + (run_dir_ / "last.pt").string() +
+                          "; continue with --resume --out " + run_dir_.string());
+      }
+    }
+    state_.train_seconds += seconds_since(started);
+    bar.finish(fmt::format("loss {:.4f}", state_.seen ? state_.loss_sum / state_.seen : 0.0));
+  }
+
+  void end_epoch() {
+    auto started = Clock::now();
+    auto val = eval::evaluate(*model_, *val_loader_, static_cast<int64_t>(class_names_.size()));
+    std::vector<double> sums = {state_.loss_sum, static_cast<double>(state_.correct),
+                                static_cast<double>(state_.seen)};
+    collective_->sum(sums);
+
+    EpochMetrics m;
+    m.epoch = state_.epoch + 1;
+    m.lr = optimizer_->lr();
+    m.train_loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
+    m.train_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
+    m.val_loss = val.metrics.loss;
+    m.val_accuracy = val.metrics.accuracy;
+    m.train_images_per_second = state_.train_seconds > 0 ? sums[2] / state_.train_seconds : 0.0;
+    m.seconds = state_.train_seconds + seconds_since(started);
+    state_.history.push_back(m);
+
+    double metric = cfg_.early_stopping.metric == "val_loss" ? m.val_loss : m.val_accuracy;
+    bool better = improved(cfg_.early_stopping, metric, state_.best_metric);
+    if (better) {
+      state_.best_metric = metric;
+      state_.best_epoch = m.epoch;
+      state_.bad_epochs = 0;
+    } else {
+      ++state_.bad_epochs;
+    }
+    spdlog::info(
+        "epoch {}/{}: train loss {:.4f} acc {:.4f} | val loss {:.4f} acc {:.4f} | {:.1f} img/s, "
+        "{:.0f} s, lr {:.3g}{}",
+        m.epoch, cfg_.epochs, m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy,
+        m.train_images_per_second, m.seconds, m.lr, better ? " (best)" : "");
+
+    ++state_.epoch;
+    state_.step = 0;
+    state_.loss_sum = 0;
+    state_.correct = state_.seen = 0;
+    state_.train_seconds = 0;
+    int64_t patience = cfg_.early_stopping.patience;
+    if (patience > 0 && state_.bad_epochs >= patience) {
+      spdlog::info("early stopping: {} did not improve for {} epochs (best {:.4f} at epoch {})",
+                   cfg_.early_stopping.metric, patience, state_.best_metric, state_.best_epoch);
+      state_.early_stopped = state_.finished = true;
+    }
+    if (better) save("best.pt");
+    save("last.pt");
+    if (collective_->is_main()) {
+      write_metrics_csv(run_dir_ / "metrics.csv", state_.history);
+      write_curves(run_dir_, state_.history);
+    }
+    if (req_.hooks.on_epoch) req_.hooks.on_epoch(m);
+  }
+
+  std::optional<double> evaluate_test() {
+    eval::EvalRequest request;
+    request.checkpoint = run_dir_ / "best.pt";
+    request.split = data::Split::test;
+    request.data_root = cfg_.dataset.root;
+    request.threads = threads_;
+    auto report = eval::evaluate_checkpoint(request);
+    write_json_atomic(run_dir_ / "test_report.json", report.json);
+    report::write_confusion_png(run_dir_ / "confusion_test.png", report.evaluation.metrics.confusion,
+                                report.class_names, "test split, best epoch");
+    spdlog::info("test split (best epoch {}):\n{}", state_.best_epoch,
+                 eval::format_metrics_table(report.evaluation.metrics, report.class_names));
+    return report.evaluation.metrics.accuracy;
+  }
+
+  TrainResult finish() {
+    TrainResult result;
+    result.run_dir = run_dir_;
+    result.history = state_.history;
+    result.best_epoch = state_.best_epoch;
+    result.early_stopped = state_.early_stopped;
+    for (const auto& m : state_.history)
+      if (m.epoch == state_.best_epoch) result.best_val_accuracy = m.val_accuracy;
+    if (cfg_.test_at_end && collective_->is_main() && fs::exists(run_dir_ / "best.pt"))
+      result.test_accuracy = evaluate_test();
+    double total_seconds = 0, images = 0, train_seconds = 0;
+    for (const auto& m : state_.history) {
+      total_seconds += m.seconds;
+      if (m.train_images_per_second > 0) {
+        double n = static_cast<double>(train_.cache->size());
+        images += n;
+        train_seconds += n / m.train_images_per_second;
+      }
+    }
+    json history = json::array();
+    for (const auto& m : state_.history) history.push_back(m.to_json());
+    result.summary = {{"name", cfg_.name},
+                      {"model", cfg_.resolved["model"]},
+                      {"class_names", class_names_},
+                      {"epochs_run", state_.history.size()},
+                      {"best_epoch", state_.best_epoch},
+                      {"best_val_accuracy", result.best_val_accuracy},
+                      {"early_stopped", state_.early_stopped},
+                      {"train_images_per_second", train_seconds > 0 ? images / train_seconds : 0.0},
+                      {"total_seconds", total_seconds},
+                      {"threads", threads_},
+                      {"test_accuracy", result.test_accuracy ? json(*result.test_accuracy) : json(nullptr)},
+                      {"history", history}};
+    if (collective_->is_main()) write_json_atomic(run_dir_ / "summary.json", result.summary);
+    return result;
+  }
+
+  TrainRequest req_;
+  config::TrainConfig cfg_;
+  std::shared_ptr<Collective> collective_;
+  fs::path run_dir_;
+  int threads_ = 1;
+  data::SplitData train_, val_;
+  std::vector<std::string> class_names_;
+  std::unique_ptr<data::BatchLoader> train_loader_, val_loader_;
+  data::LoaderOptions eval_options_;
+  models::ModelPtr model_;
+  std::unique_ptr<OptimizerWithGroups> optimizer_;
+  LoopState state_;
+  torch::Tensor resume_rng_;
+};
+
+}  // namespace
+
+json EpochMetrics::to_json() const {
+  return {{"epoch", epoch},
+          {"lr", lr},
+          {"train_loss", train_loss},
+          {"train_accuracy", train_accuracy},
+          {"val_loss", val_loss},
+          {"val_accuracy", val_accuracy},
+          {"train_images_per_second", train_images_per_second},
+          {"seconds", seconds}};
+}
+
+EpochMetrics EpochMetrics::from_json(const json& j) {
+  EpochMetrics m;
+  m.epoch = j.at("epoch");
+  m.lr = j.at("lr");
+  m.train_loss = j.at("train_loss");
+  m.train_accuracy = j.at("train_accuracy");
+  m.val_loss = j.at("val_loss");
+  m.val_accuracy = j.at("val_accuracy");
+  m.train_images_per_second = j.at("train_images_per_second");
+  m.seconds = j.at("seconds");
+  return m;
+}
+
+TrainResult run_training(const TrainRequest& request) { return Trainer(request).run(); }
+
+fs::path next_free_run_dir(const fs::path& base) {
+  if (!fs::exists(base / "last.pt")) return base;
+  for (int i = 2;; ++i) {
+    fs::path candidate = base.string() + "-" + std::to_string(i);
+    if (!fs::exists(candidate / "last.pt")) return candidate;
+  }
+}
+
+void request_stop() noexcept { g_stop_requested.store(true); }
+void clear_stop_request() noexcept { g_stop_requested.store(false); }
+void install_interrupt_handler() { std::signal(SIGINT, handle_sigint); }
+
+double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
+                    int64_t epoch, int64_t total_epochs) {
+  if (epoch < sched.warmup_epochs)
+    return opt.lr * static_cast<double>(epoch + 1) / static_cast<double>(sched.warmup_epochs + 1);
+  int64_t t = epoch - sched.warmup_epochs;
+  if (sched.name == "step")
+    return opt.lr * std::pow(sched.gamma, static_cast<double>(t / sched.step_size));
+  if (sched.name == "cosine") {
+    int64_t span = std::max<int64_t>(1, total_epochs - sched.warmup_epochs);
+    return sched.min_lr + (opt.lr - sched.min_lr) * 0.5 * (1.0 + std::cos(M_PI * t / span));
+  }
+  return opt.lr;
+}
+
+}  // namespace garbage::train

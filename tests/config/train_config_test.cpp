@@ -1,0 +1,121 @@
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "garbage/config/schema.hpp"
+#include "garbage/config/train_config.hpp"
+#include "garbage/core/errors.hpp"
+#include "garbage/core/json_io.hpp"
+#include "../support/synthetic_data.hpp"
+
+using garbage::ConfigError;
+using garbage::config::resolve_train_document;
+using nlohmann::json;
+
+namespace {
+// The error message of resolving `user`, or "" when it resolves.
+std::string error_of(const json& user) {
+  try {
+    resolve_train_document(user, "cfg.json");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(TrainConfig, ShippedSimpleCnnConfigResolvesToTheSeedRecipe) {
+  auto cfg = garbage::config::load_train_config(GARBAGE_SOURCE_DIR "/configs/simple_cnn.json");
+  EXPECT_EQ(cfg.model["name"], "simple_cnn");
+  EXPECT_EQ(cfg.model["base_features"], 64);
+  EXPECT_EQ(cfg.model["conv_activation"], "mish");
+  EXPECT_DOUBLE_EQ(cfg.optimizer.lr, 1e-4);
+  EXPECT_EQ(cfg.optimizer.name, "adam");
+  EXPECT_EQ(cfg.batch_size, 32);
+  EXPECT_EQ(cfg.epochs, 20);
+  EXPECT_EQ(cfg.early_stopping.patience, 5);
+  EXPECT_TRUE(cfg.transform.augment.enabled);
+  EXPECT_EQ(cfg.transform.resize.output_size(), 128);
+}
+
+TEST(TrainConfig, UnknownKeyNamesThePathAndTheNearestKey) {
+  auto msg = error_of({{"train", {{"optimizer", {{"lrr", 0.1}}}}}});
+  EXPECT_NE(msg.find("cfg.json: train.optimizer.lrr: unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean \"train.optimizer.lr\""), std::string::npos) << msg;
+}
+
+TEST(TrainConfig, UnknownModelKeyIsReportedUnderModel) {
+  auto msg = error_of({{"model", {{"base_featurs", 32}}}});
+  EXPECT_NE(msg.find("model.base_featurs: unknown key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.base_features"), std::string::npos) << msg;
+}
+
+TEST(TrainConfig, WrongTypeIsRejected) {
+  EXPECT_NE(error_of({{"train", {{"batch_size", "32"}}}}).find("train.batch_size: expected an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"batch_size", 2.5}}}}).find("train.batch_size"), std::string::npos);
+  EXPECT_NE(error_of({{"augment", {{"enabled", 1}}}}).find("augment.enabled: expected a boolean"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"batchnorm", "yes"}}}}).find("model.batchnorm"), std::string::npos);
+  EXPECT_NE(error_of(json::array()).find("object"), std::string::npos);
+}
+
+TEST(TrainConfig, OutOfRangeAndBadChoicesAreRejected) {
+  EXPECT_NE(error_of({{"train", {{"optimizer", {{"lr", -1}}}}}}).find("train.optimizer.lr: -1 is out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"dropout", 1.5}}}}).find("model.dropout"), std::string::npos);
+  auto msg = error_of({{"model", {{"strategy", "doubled"}}}});
+  EXPECT_NE(msg.find("model.strategy: \"doubled\" is not one of same | doubling | halving"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("did you mean \"doubling\""), std::string::npos) << msg;
+  EXPECT_NE(error_of({{"model", {{"name", "resnet9000"}}}}).find("model.name: unknown model"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"preprocess", {{"resize", 64}}}}).find("model.img_size is 128"),
+            std::string::npos);
+}
+
+TEST(TrainConfig, IntegerIsAcceptedWhereANumberIsExpected) {
+  EXPECT_EQ(error_of({{"train", {{"optimizer", {{"lr", 1}}}}}}), "");
+  auto doc = resolve_train_document({{"train", {{"epochs", 3.0}}}}, "cfg");
+  EXPECT_TRUE(doc["train"]["epochs"].is_number_integer());
+}
+
+TEST(TrainConfig, OverridesParseJsonOrFallBackToStrings) {
+  json cfg = json::object();
+  garbage::config::apply_override(cfg, "train.optimizer.lr=0.01");
+  garbage::config::apply_override(cfg, "train.optimizer.name=sgd");
+  garbage::config::apply_override(cfg, "augment.enabled=false");
+  EXPECT_DOUBLE_EQ(cfg["train"]["optimizer"]["lr"].get<double>(), 0.01);
+  EXPECT_EQ(cfg["train"]["optimizer"]["name"], "sgd");
+  EXPECT_EQ(cfg["augment"]["enabled"], false);
+  EXPECT_THROW(garbage::config::apply_override(cfg, "no-equals-sign"), ConfigError);
+  EXPECT_EQ(resolve_train_document(cfg, "cfg")["train"]["optimizer"]["name"], "sgd");
+}
+
+TEST(TrainConfig, JsonWithCommentsLoadsAndMalformedJsonNamesTheFile) {
+  garbage::testing::TempDir dir("config");
+  {
+    std::ofstream(dir / "ok.json") << "// comment\n{\"seed\": 3 /* inline */}\n";
+    std::ofstream(dir / "bad.json") << "{\"seed\": 3,,}\n";
+  }
+  EXPECT_EQ(garbage::load_json_file(dir / "ok.json")["seed"], 3);
+  try {
+    garbage::load_json_file(dir / "bad.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos);
+  }
+  EXPECT_THROW(garbage::load_json_file(dir / "missing.json"), ConfigError);
+}
+
+TEST(TrainConfig, DataRootPrecedence) {
+  using garbage::config::resolve_data_root;
+  ::setenv("GARBAGE_DATA", "/from/env", 1);
+  EXPECT_EQ(resolve_data_root(std::string("/cli"), "/config"), "/cli");
+  EXPECT_EQ(resolve_data_root(std::nullopt, "/config"), "/config");
+  EXPECT_EQ(resolve_data_root(std::nullopt, ""), "/from/env");
+  ::unsetenv("GARBAGE_DATA");
+  EXPECT_EQ(resolve_data_root(std::nullopt, ""), "data/trashnet");
+}

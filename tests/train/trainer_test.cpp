@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "garbage/core/errors.hpp"
+#include "garbage/models/classifier.hpp"
+#include "garbage/train/checkpoint.hpp"
+#include "garbage/train/trainer.hpp"
+#include "../support/train_fixture.hpp"
+
+namespace fs = std::filesystem;
+using garbage::testing::TempDir;
+using garbage::testing::tiny_train_document;
+using garbage::testing::write_synthetic_dataset;
+using garbage::train::run_training;
+using garbage::train::TrainRequest;
+
+namespace {
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    garbage::train::clear_stop_request();
+    write_synthetic_dataset(dir_ / "data", 3, 24, 64);
+  }
+  TrainRequest request(const std::string& run, int epochs = 2) {
+    TrainRequest r;
+    r.config = garbage::config::make_train_config(tiny_train_document(dir_ / "data", epochs));
+    r.out_dir = dir_ / run;
+    return r;
+  }
+  TempDir dir_{"train"};
+};
+
+torch::Tensor flat_weights(const fs::path& checkpoint) {
+  auto loaded = garbage::train::load_checkpoint(checkpoint);
+  std::vector<torch::Tensor> parts;
+  for (const auto& p : loaded.model->parameters()) parts.push_back(p.detach().flatten());
+  return torch::cat(parts);
+}
+
+}  // namespace
+
+TEST_F(TrainerTest, TwoEpochsLowerTheLossAndWriteTheRunFolder) {
+  auto result = run_training(request("run"));
+  ASSERT_EQ(result.history.size(), 2u);
+  EXPECT_LT(result.history[1].train_loss, result.history[0].train_loss);
+  EXPECT_GT(result.history[1].train_images_per_second, 0.0);
+  for (const char* f : {"config.json", "metrics.csv", "summary.json", "last.pt", "best.pt",
+                        "train.log", "loss.png", "accuracy.png"})
+    EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
+  auto meta = garbage::train::read_checkpoint_meta(dir_ / "run" / "last.pt");
+  EXPECT_EQ(meta["class_names"], (std::vector<std::string>{"class_0", "class_1", "class_2"}));
+  EXPECT_EQ(meta["config"]["model"]["num_classes"], 3);
+  EXPECT_EQ(meta["preprocess"]["resize"], 0);
+  EXPECT_EQ(meta["loop"]["epoch"], 2);
+}
+
+TEST_F(TrainerTest, CheckpointRoundTripReproducesLogits) {
+  auto result = run_training(request("run", 1));
+  auto loaded = garbage::train::load_checkpoint(dir_ / "run" / "last.pt");
+  auto again = garbage::train::load_checkpoint(dir_ / "run" / "last.pt");
+  auto x = torch::randn({2, 3, 64, 64});
+  torch::NoGradGuard guard;
+  EXPECT_TRUE(torch::equal(loaded.model->forward(x), again.model->forward(x)));
+  EXPECT_FALSE(loaded.model->is_training());
+  EXPECT_TRUE(loaded.state.rng_state.defined());
+}
+
+TEST_F(TrainerTest, ResumeAfterInterruptEndsWithTheSameMetricsAndWeights) {
+  auto straight = run_training(request("straight"));
+
+  auto interrupted = request("resumed");
+  interrupted.hooks.on_step = [](int64_t epoch, int64_t step, double) {
+    if (epoch == 0 && step == 2) garbage::train::request_stop();
+  };
+  EXPECT_THROW(run_training(interrupted), garbage::Interrupted);
+  garbage::train::clear_stop_request();
+  auto meta = garbage::train::read_checkpoint_meta(dir_ / "resumed" / "last.pt");
+  EXPECT_EQ(meta["loop"]["epoch"], 0);
+  EXPECT_EQ(meta["loop"]["step_in_epoch"], 3);
+
+  auto resume = request("resumed");
+  resume.resume = true;
+  auto resumed = run_training(resume);
+  ASSERT_EQ(resumed.history.size(), straight.history.size());
+  for (size_t i = 0; i < straight.history.size(); ++i) {
+    EXPECT_DOUBLE_EQ(resumed.history[i].train_loss, straight.history[i].train_loss) << i;
+    EXPECT_DOUBLE_EQ(resumed.history[i].val_loss, straight.history[i].val_loss) << i;
+    EXPECT_DOUBLE_EQ(resumed.history[i].val_accuracy, straight.history[i].val_accuracy) << i;
+  }
+  EXPECT_TRUE(torch::equal(flat_weights(dir_ / "straight" / "last.pt"),
+                           flat_weights(dir_ / "resumed" / "last.pt")));
+}
+
+TEST_F(TrainerTest, RefusesToOverwriteARunAndToResumeWithAChangedConfig) {
+  run_training(request("run", 1));
+  EXPECT_THROW(run_training(request("run", 1)), garbage::ConfigError);
+  auto changed = request("run", 2);
+  changed.resume = true;
+  changed.config.resolved["train"]["optimizer"]["lr"] = 0.5;
+  EXPECT_THROW(run_training(changed), garbage::ConfigError);
+  auto missing = request("nowhere", 1);
+  missing.resume = true;
+  EXPECT_THROW(run_training(missing), garbage::ConfigError);
+  EXPECT_EQ(garbage::train::next_free_run_dir(dir_ / "run"), fs::path((dir_ / "run").string() + "-2"));
+}
+
+TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
+  auto stalled = request("stalled", 6);
+  stalled.config.optimizer.lr = 1e-9;  // nothing moves: val accuracy never improves
+  stalled.config.early_stopping.patience = 2;
+  auto result = run_training(stalled);
+  EXPECT_TRUE(result.early_stopped);
+  EXPECT_EQ(result.history.size(), 3u);
+  EXPECT_EQ(result.best_epoch, 1);
+
+  auto diverging = request("diverging", 1);
+  diverging.config.optimizer.lr = std::numeric_limits<double>::quiet_NaN();  // poisons the weights
+  try {
+    run_training(diverging);
+    FAIL() << "a NaN loss must stop the run";
+  } catch (const garbage::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Scheduler, StepCosineAndWarmup) {
+  garbage::config::OptimizerConfig opt;
+  opt.lr = 1.0;
+  garbage::config::SchedulerConfig s;
+  s.name = "step";
+  s.step_size = 2;
+  s.gamma = 0.1;
+  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 1, 10), 1.0);
+  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 2, 10), 0.1, 1e-12);
+  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 5, 10), 0.01, 1e-12);
+  s.name = "cosine";
+  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 0, 10), 1.0);
+  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 5, 10), 0.5, 1e-12);
+  s.warmup_epochs = 1;
+  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 0, 10), 0.5);
+}
