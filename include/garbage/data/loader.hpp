@@ -105,6 +105,7 @@ class BatchLoader {
   int64_t next_to_return_ = 0;
   std::map<int64_t, Batch> ready_;
   std::exception_ptr error_;
+  int64_t error_batch_ = 0;  // batch whose failure error_ holds; earlier ones are still served
 };
 
 }  // namespace garbage::data
