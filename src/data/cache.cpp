@@ -106,7 +106,7 @@ ImageCache build_cache(const DatasetIndex& index, const ResizeSpec& resize, BadF
     throw DataError("none of the " + std::to_string(total) +
                     " images could be decoded; first error: " + first_error);
   }
-  spdlog::info("cached {} images ({} skipped as unreadable)", cache.size(), cache.bad_files);
+  spdlog::debug("cached {} images ({} skipped as unreadable)", cache.size(), cache.bad_files);
   return cache;
 }
 

@@ -376,7 +376,10 @@ class Trainer {
       write_metrics_csv(run_dir_ / "metrics.csv", state_.history);
       write_curves(run_dir_, state_.history);
     }
-    if (req_.hooks.on_epoch) req_.hooks.on_epoch(m);
+    if (req_.hooks.on_epoch && !req_.hooks.on_epoch(m)) {
+      spdlog::info("stopped after epoch {} by the caller", m.epoch);
+      stopped_by_hook_ = state_.finished = true;  // train_loop saves last.pt on its way out
+    }
   }
 
   std::optional<double> evaluate_test() {
@@ -400,6 +403,7 @@ class Trainer {
     result.history = state_.history;
     result.best_epoch = state_.best_epoch;
     result.early_stopped = state_.early_stopped;
+    result.stopped_by_hook = stopped_by_hook_;
     for (const auto& m : state_.history)
       if (m.epoch == state_.best_epoch) result.best_val_accuracy = m.val_accuracy;
     if (cfg_.test_at_end && collective_->is_main() && fs::exists(run_dir_ / "best.pt"))
@@ -444,6 +448,7 @@ class Trainer {
   std::unique_ptr<OptimizerWithGroups> optimizer_;
   LoopState state_;
   torch::Tensor resume_rng_;
+  bool stopped_by_hook_ = false;
 };
 
 }  // namespace

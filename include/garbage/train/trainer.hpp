@@ -32,8 +32,9 @@ struct EpochMetrics {
 struct TrainHooks {
   /// After every optimizer step: (epoch 0-based, step within epoch 0-based, batch loss).
   std::function<void(int64_t epoch, int64_t step, double loss)> on_step;
-  /// After every epoch's validation.
-  std::function<void(const EpochMetrics&)> on_epoch;
+  /// After every epoch's validation and checkpoint; returning false ends the run there (e.g. a
+  /// sweep's early termination). The run then counts as stopped, not failed.
+  std::function<bool(const EpochMetrics&)> on_epoch;
 };
 
 struct TrainRequest {
@@ -51,6 +52,7 @@ struct TrainResult {
   int64_t best_epoch = 0;
   double best_val_accuracy = 0;
   bool early_stopped = false;
+  bool stopped_by_hook = false;  ///< on_epoch returned false
   std::optional<double> test_accuracy;  ///< when train.test_at_end
   nlohmann::json summary;               ///< as written to summary.json
 };
