@@ -1,7 +1,7 @@
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
 #include "garbage/eval/evaluate.hpp"
@@ -50,7 +50,8 @@ void add_eval_command(CLI::App& app) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());
     }
-    if (opts->min_accuracy >= 0) eval::enforce_min_accuracy(report.evaluation.metrics, opts->min_accuracy);
+    if (opts->min_accuracy >= 0)
+      eval::enforce_min_accuracy(report.evaluation.metrics, opts->min_accuracy);
   });
 }
 

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
 #include "garbage/core/errors.hpp"
@@ -28,7 +28,9 @@ int fail(const std::string& message, garbage::ExitCode code) {
   return static_cast<int>(code);
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
 
 }  // namespace
 

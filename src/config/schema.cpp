@@ -102,8 +102,8 @@ json validate_and_merge(const json& defaults, const json& user, const Rules& rul
       continue;
     }
     if (!same_kind(expected, got))
-      fail(source, path, "expected " + type_name(expected) + ", got " + type_name(got) +
-                             " (" + got.dump() + ")");
+      fail(source, path,
+           "expected " + type_name(expected) + ", got " + type_name(got) + " (" + got.dump() + ")");
     if (got.is_array()) check_array(expected, got, source, path);
     auto rule = rules.find(path);
     if (rule != rules.end()) check_rule(rule->second, got, source, path);

@@ -64,7 +64,11 @@ json base_defaults() {
           {"beta1", 0.9},
           {"beta2", 0.999}}},
         {"scheduler",
-         {{"name", "none"}, {"step_size", 10}, {"gamma", 0.1}, {"min_lr", 0.0}, {"warmup_epochs", 0}}},
+         {{"name", "none"},
+          {"step_size", 10},
+          {"gamma", 0.1},
+          {"min_lr", 0.0},
+          {"warmup_epochs", 0}}},
         {"early_stopping", {{"metric", "val_accuracy"}, {"patience", 5}, {"min_delta", 0.0}}}}}};
 }
 

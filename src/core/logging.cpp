@@ -9,7 +9,8 @@ void setup_logging(bool verbose, bool quiet) {
   auto logger = spdlog::stderr_color_mt("garbage");
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
   logger->set_level(verbose ? spdlog::level::debug
-                            : quiet ? spdlog::level::warn : spdlog::level::info);
+                    : quiet ? spdlog::level::warn
+                            : spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
 

@@ -21,7 +21,9 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-bool ProgressBar::stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+bool ProgressBar::stderr_is_terminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
 ProgressBar::ProgressBar(int64_t total, std::string label, std::string unit)
     : total_(std::max<int64_t>(total, 1)),

@@ -6,8 +6,9 @@
 
 namespace garbage::eval {
 
-Metrics compute_metrics(const std::vector<int64_t>& targets, const std::vector<int64_t>& predictions,
-                        int64_t num_classes, double loss_sum) {
+Metrics compute_metrics(const std::vector<int64_t>& targets,
+                        const std::vector<int64_t>& predictions, int64_t num_classes,
+                        double loss_sum) {
   if (targets.size() != predictions.size())
     throw Error("compute_metrics: targets and predictions differ in length");
   Metrics m;
@@ -27,13 +28,15 @@ Metrics compute_metrics(const std::vector<int64_t>& targets, const std::vector<i
   m.per_class.resize(num_classes);
   for (int64_t c = 0; c < num_classes; ++c) {
     int64_t tp = m.confusion[c][c], predicted = 0, actual = 0;
-    for (int64_t k = 0; k < num_classes; ++k) predicted += m.confusion[k][c], actual += m.confusion[c][k];
+    for (int64_t k = 0; k < num_classes; ++k)
+      predicted += m.confusion[k][c], actual += m.confusion[c][k];
     auto& pc = m.per_class[c];
     pc.support = actual;
     // sklearn's zero_division=0 convention: an empty denominator scores 0.
     pc.precision = predicted ? static_cast<double>(tp) / predicted : 0.0;
     pc.recall = actual ? static_cast<double>(tp) / actual : 0.0;
-    pc.f1 = pc.precision + pc.recall > 0 ? 2 * pc.precision * pc.recall / (pc.precision + pc.recall) : 0.0;
+    pc.f1 = pc.precision + pc.recall > 0 ? 2 * pc.precision * pc.recall / (pc.precision + pc.recall)
+                                         : 0.0;
     m.macro_f1 += pc.f1 / num_classes;
     m.weighted_f1 += pc.f1 * actual / m.count;
   }
@@ -45,11 +48,11 @@ nlohmann::json metrics_to_json(const Metrics& m, const std::vector<std::string>&
   for (size_t c = 0; c < m.per_class.size(); ++c) {
     const auto& pc = m.per_class[c];
     std::string name = c < class_names.size() ? class_names[c] : std::to_string(c);
-    per_class[name] = {{"precision", pc.precision}, {"recall", pc.recall}, {"f1", pc.f1},
-                       {"support", pc.support}};
+    per_class[name] = {
+        {"precision", pc.precision}, {"recall", pc.recall}, {"f1", pc.f1}, {"support", pc.support}};
   }
-  return {{"count", m.count},        {"accuracy", m.accuracy},       {"loss", m.loss},
-          {"macro_f1", m.macro_f1},  {"weighted_f1", m.weighted_f1}, {"per_class", per_class},
+  return {{"count", m.count},           {"accuracy", m.accuracy},         {"loss", m.loss},
+          {"macro_f1", m.macro_f1},     {"weighted_f1", m.weighted_f1},   {"per_class", per_class},
           {"class_names", class_names}, {"confusion_matrix", m.confusion}};
 }
 

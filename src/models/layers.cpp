@@ -24,13 +24,20 @@ const std::vector<std::string>& activation_names() {
 
 torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
   switch (kind_) {
-    case ActivationKind::relu: return torch::relu(x);
-    case ActivationKind::gelu: return torch::gelu(x);
-    case ActivationKind::silu: return torch::silu(x);
-    case ActivationKind::mish: return torch::mish(x);
-    case ActivationKind::hardswish: return torch::hardswish(x);
-    case ActivationKind::sigmoid: return torch::sigmoid(x);
-    case ActivationKind::identity: return x;
+    case ActivationKind::relu:
+      return torch::relu(x);
+    case ActivationKind::gelu:
+      return torch::gelu(x);
+    case ActivationKind::silu:
+      return torch::silu(x);
+    case ActivationKind::mish:
+      return torch::mish(x);
+    case ActivationKind::hardswish:
+      return torch::hardswish(x);
+    case ActivationKind::sigmoid:
+      return torch::sigmoid(x);
+    case ActivationKind::identity:
+      return x;
   }
   return x;
 }

@@ -37,9 +37,9 @@ SimpleCNNImpl::SimpleCNNImpl(const SimpleCNNOptions& o) {
   for (int64_t i = 0; i < o.num_conv_layers; ++i) {
     int64_t out_channels = o.features_at(i);
     // Odd kernels: explicit k/2 padding is "same" and keeps exporters' lives simple.
-    features->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels,
-                                                                   o.filter_size)
-                                              .padding(o.filter_size / 2)));
+    features->push_back(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, o.filter_size)
+                              .padding(o.filter_size / 2)));
     features->push_back(Activation(parse_activation(o.conv_activation)));
     if (o.batchnorm) features->push_back(torch::nn::BatchNorm2d(out_channels));
     features->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)));
@@ -47,14 +47,17 @@ SimpleCNNImpl::SimpleCNNImpl(const SimpleCNNOptions& o) {
     in_channels = out_channels;
     side /= 2;
   }
-  classifier = torch::nn::Sequential(
-      torch::nn::Flatten(), torch::nn::Linear(in_channels * side * side, o.num_dense),
-      Activation(parse_activation(o.dense_activation)), torch::nn::Linear(o.num_dense, o.num_classes));
+  classifier = torch::nn::Sequential(torch::nn::Flatten(),
+                                     torch::nn::Linear(in_channels * side * side, o.num_dense),
+                                     Activation(parse_activation(o.dense_activation)),
+                                     torch::nn::Linear(o.num_dense, o.num_classes));
   register_module("features", features);
   register_module("classifier", classifier);
 }
 
-torch::Tensor SimpleCNNImpl::forward(torch::Tensor x) { return classifier->forward(features->forward(x)); }
+torch::Tensor SimpleCNNImpl::forward(torch::Tensor x) {
+  return classifier->forward(features->forward(x));
+}
 
 torch::Tensor SimpleCNNImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run_traced(classifier, run_traced(features, x, tracer, "features"), tracer, "classifier");

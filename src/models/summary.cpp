@@ -42,8 +42,8 @@ std::string format_summary(const ModelSummary& s, const std::string& title) {
   std::string out = title + "\n";
   char line[200];
   std::string rule(86, '-');
-  std::snprintf(line, sizeof line, "%-28s %-14s %-22s %10s %12s\n", "layer", "type",
-                "output shape", "params", "MACs");
+  std::snprintf(line, sizeof line, "%-28s %-14s %-22s %10s %12s\n", "layer", "type", "output shape",
+                "params", "MACs");
   out += rule + "\n" + line + rule + "\n";
   for (const auto& l : s.layers) {
     std::snprintf(line, sizeof line, "%-28s %-14s %-22s %10s %12s\n", l.name.c_str(),

@@ -71,7 +71,8 @@ void write_line_chart_png(const std::filesystem::path& path, const std::vector<S
   double lo = INFINITY, hi = -INFINITY;
   for (const auto& s : series)
     for (double v : s.values)
-      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v), points = std::max(points, s.values.size());
+      if (std::isfinite(v))
+        lo = std::min(lo, v), hi = std::max(hi, v), points = std::max(points, s.values.size());
   put_text(img, title, {left, 25}, 0.6);
   if (points == 0) return save_png(path, img);
   if (hi - lo < 1e-12) hi = lo + 1.0;
@@ -93,7 +94,8 @@ void write_line_chart_png(const std::filesystem::path& path, const std::vector<S
   put_text(img, "epoch 1", {left, top + plot_h + 20}, 0.4);
   put_text(img, "epoch " + std::to_string(points), {left + plot_w - 60, top + plot_h + 20}, 0.4);
   put_text(img, y_label, {left, height - 10}, 0.45);
-  static const cv::Scalar palette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}};
+  static const cv::Scalar palette[] = {
+      {180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}};
   for (size_t s = 0; s < series.size(); ++s) {
     const auto& colour = palette[s % 4];
     for (size_t i = 1; i < series[s].values.size(); ++i)

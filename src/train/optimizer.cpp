@@ -25,10 +25,10 @@ std::unique_ptr<torch::optim::Optimizer> build(const std::vector<ParamGroup>& gr
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& g : groups)
     torch_groups.emplace_back(g.params, std::make_unique<Options>(defaults));
-  using Opt = std::conditional_t<
-      std::is_same_v<Options, torch::optim::AdamOptions>, torch::optim::Adam,
-      std::conditional_t<std::is_same_v<Options, torch::optim::AdamWOptions>, torch::optim::AdamW,
-                         torch::optim::SGD>>;
+  using Opt =
+      std::conditional_t<std::is_same_v<Options, torch::optim::AdamOptions>, torch::optim::Adam,
+                         std::conditional_t<std::is_same_v<Options, torch::optim::AdamWOptions>,
+                                            torch::optim::AdamW, torch::optim::SGD>>;
   return std::make_unique<Opt>(std::move(torch_groups), defaults);
 }
 }  // namespace
@@ -44,13 +44,13 @@ std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfi
 
   std::unique_ptr<torch::optim::Optimizer> opt;
   if (c.name == "adam") {
-    opt = build(groups, torch::optim::AdamOptions(c.lr)
-                            .betas({c.beta1, c.beta2})
-                            .weight_decay(c.weight_decay));
+    opt = build(
+        groups,
+        torch::optim::AdamOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
   } else if (c.name == "adamw") {
-    opt = build(groups, torch::optim::AdamWOptions(c.lr)
-                            .betas({c.beta1, c.beta2})
-                            .weight_decay(c.weight_decay));
+    opt = build(
+        groups,
+        torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(c.weight_decay));
   } else if (c.name == "sgd") {
     opt = build(groups, torch::optim::SGDOptions(c.lr)
                             .momentum(c.momentum)

@@ -59,10 +59,17 @@ struct LoopState {
   json to_json() const {
     json h = json::array();
     for (const auto& m : history) h.push_back(m.to_json());
-    return {{"epoch", epoch},           {"step_in_epoch", step},   {"loss_sum", loss_sum},
-            {"correct", correct},       {"seen", seen},            {"train_seconds", train_seconds},
-            {"history", h},             {"best_metric", std::isnan(best_metric) ? json(nullptr) : json(best_metric)},
-            {"best_epoch", best_epoch}, {"bad_epochs", bad_epochs}, {"finished", finished},
+    return {{"epoch", epoch},
+            {"step_in_epoch", step},
+            {"loss_sum", loss_sum},
+            {"correct", correct},
+            {"seen", seen},
+            {"train_seconds", train_seconds},
+            {"history", h},
+            {"best_metric", std::isnan(best_metric) ? json(nullptr) : json(best_metric)},
+            {"best_epoch", best_epoch},
+            {"bad_epochs", bad_epochs},
+            {"finished", finished},
             {"early_stopped", early_stopped}};
   }
   static LoopState from_json(const json& j) {
@@ -114,7 +121,8 @@ fs::path choose_run_dir(const TrainRequest& req) {
 /// Keys whose change does not alter the training trajectory.
 bool resume_may_differ(const std::string& path) {
   return path == "/train/epochs" || path == "/data/root" || path == "/data/workers" ||
-         path == "/data/prefetch" || path == "/train/test_at_end" || path == "/train/eval_batch_size";
+         path == "/data/prefetch" || path == "/train/test_at_end" ||
+         path == "/train/eval_batch_size";
 }
 
 void check_resume_compatible(const json& stored, const json& requested, const fs::path& ckpt) {
@@ -182,7 +190,8 @@ class Trainer {
     RunLog log(run_dir_ / "train.log");
     threads_ = configure_threads(cfg_.threads);
     cfg_.dataset.root = config::resolve_data_root(req_.data_root, cfg_.dataset.root);
-    spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_, cfg_.dataset.root);
+    spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_,
+                 cfg_.dataset.root);
 
     load_data();
     build_model();
@@ -210,8 +219,8 @@ class Trainer {
     train_opts.channels_last = cfg_.loader.channels_last;
     auto sampler = std::make_shared<data::ShuffleSampler>(
         train_.cache->size(), cfg_.seed, collective_->rank(), collective_->world_size());
-    train_loader_ = std::make_unique<data::BatchLoader>(train_.cache, cfg_.transform, sampler,
-                                                        train_opts);
+    train_loader_ =
+        std::make_unique<data::BatchLoader>(train_.cache, cfg_.transform, sampler, train_opts);
     eval_options_ = train_opts;
     eval_options_.train = false;
     eval_options_.batch_size = cfg_.eval_batch_size;
@@ -292,8 +301,8 @@ class Trainer {
     ProgressBar bar(train_loader_->batches_per_epoch(),
                     fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch");
     auto params = model_->parameters();
-    auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
-        cfg_.label_smoothing);
+    auto loss_options =
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
@@ -390,8 +399,9 @@ class Trainer {
     request.threads = threads_;
     auto report = eval::evaluate_checkpoint(request);
     write_json_atomic(run_dir_ / "test_report.json", report.json);
-    report::write_confusion_png(run_dir_ / "confusion_test.png", report.evaluation.metrics.confusion,
-                                report.class_names, "test split, best epoch");
+    report::write_confusion_png(run_dir_ / "confusion_test.png",
+                                report.evaluation.metrics.confusion, report.class_names,
+                                "test split, best epoch");
     spdlog::info("test split (best epoch {}):\n{}", state_.best_epoch,
                  eval::format_metrics_table(report.evaluation.metrics, report.class_names));
     return report.evaluation.metrics.accuracy;
@@ -419,18 +429,19 @@ class Trainer {
     }
     json history = json::array();
     for (const auto& m : state_.history) history.push_back(m.to_json());
-    result.summary = {{"name", cfg_.name},
-                      {"model", cfg_.resolved["model"]},
-                      {"class_names", class_names_},
-                      {"epochs_run", state_.history.size()},
-                      {"best_epoch", state_.best_epoch},
-                      {"best_val_accuracy", result.best_val_accuracy},
-                      {"early_stopped", state_.early_stopped},
-                      {"train_images_per_second", train_seconds > 0 ? images / train_seconds : 0.0},
-                      {"total_seconds", total_seconds},
-                      {"threads", threads_},
-                      {"test_accuracy", result.test_accuracy ? json(*result.test_accuracy) : json(nullptr)},
-                      {"history", history}};
+    result.summary = {
+        {"name", cfg_.name},
+        {"model", cfg_.resolved["model"]},
+        {"class_names", class_names_},
+        {"epochs_run", state_.history.size()},
+        {"best_epoch", state_.best_epoch},
+        {"best_val_accuracy", result.best_val_accuracy},
+        {"early_stopped", state_.early_stopped},
+        {"train_images_per_second", train_seconds > 0 ? images / train_seconds : 0.0},
+        {"total_seconds", total_seconds},
+        {"threads", threads_},
+        {"test_accuracy", result.test_accuracy ? json(*result.test_accuracy) : json(nullptr)},
+        {"history", history}};
     if (collective_->is_main()) write_json_atomic(run_dir_ / "summary.json", result.summary);
     return result;
   }
@@ -477,7 +488,9 @@ EpochMetrics EpochMetrics::from_json(const json& j) {
   return m;
 }
 
-TrainResult run_training(const TrainRequest& request) { return Trainer(request).run(); }
+TrainResult run_training(const TrainRequest& request) {
+  return Trainer(request).run();
+}
 
 fs::path next_free_run_dir(const fs::path& base) {
   if (!fs::exists(base / "last.pt")) return base;
@@ -487,9 +500,15 @@ fs::path next_free_run_dir(const fs::path& base) {
   }
 }
 
-void request_stop() noexcept { g_stop_requested.store(true); }
-void clear_stop_request() noexcept { g_stop_requested.store(false); }
-void install_interrupt_handler() { std::signal(SIGINT, handle_sigint); }
+void request_stop() noexcept {
+  g_stop_requested.store(true);
+}
+void clear_stop_request() noexcept {
+  g_stop_requested.store(false);
+}
+void install_interrupt_handler() {
+  std::signal(SIGINT, handle_sigint);
+}
 
 double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
                     int64_t epoch, int64_t total_epochs) {

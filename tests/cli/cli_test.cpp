@@ -32,7 +32,9 @@ Run run_garbage(const std::string& args) {
   return r;
 }
 
-void write_file(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 }  // namespace
 

@@ -3,11 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/synthetic_data.hpp"
 #include "garbage/config/schema.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
-#include "../support/synthetic_data.hpp"
 
 using garbage::ConfigError;
 using garbage::config::resolve_train_document;
@@ -52,17 +52,21 @@ TEST(TrainConfig, UnknownModelKeyIsReportedUnderModel) {
 }
 
 TEST(TrainConfig, WrongTypeIsRejected) {
-  EXPECT_NE(error_of({{"train", {{"batch_size", "32"}}}}).find("train.batch_size: expected an integer"),
+  EXPECT_NE(
+      error_of({{"train", {{"batch_size", "32"}}}}).find("train.batch_size: expected an integer"),
+      std::string::npos);
+  EXPECT_NE(error_of({{"train", {{"batch_size", 2.5}}}}).find("train.batch_size"),
             std::string::npos);
-  EXPECT_NE(error_of({{"train", {{"batch_size", 2.5}}}}).find("train.batch_size"), std::string::npos);
   EXPECT_NE(error_of({{"augment", {{"enabled", 1}}}}).find("augment.enabled: expected a boolean"),
             std::string::npos);
-  EXPECT_NE(error_of({{"model", {{"batchnorm", "yes"}}}}).find("model.batchnorm"), std::string::npos);
+  EXPECT_NE(error_of({{"model", {{"batchnorm", "yes"}}}}).find("model.batchnorm"),
+            std::string::npos);
   EXPECT_NE(error_of(json::array()).find("object"), std::string::npos);
 }
 
 TEST(TrainConfig, OutOfRangeAndBadChoicesAreRejected) {
-  EXPECT_NE(error_of({{"train", {{"optimizer", {{"lr", -1}}}}}}).find("train.optimizer.lr: -1 is out of range"),
+  EXPECT_NE(error_of({{"train", {{"optimizer", {{"lr", -1}}}}}})
+                .find("train.optimizer.lr: -1 is out of range"),
             std::string::npos);
   EXPECT_NE(error_of({{"model", {{"dropout", 1.5}}}}).find("model.dropout"), std::string::npos);
   auto msg = error_of({{"model", {{"strategy", "doubled"}}}});

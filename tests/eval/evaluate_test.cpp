@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "../support/train_fixture.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/eval/evaluate.hpp"
 #include "garbage/train/trainer.hpp"
-#include "../support/train_fixture.hpp"
 
 namespace fs = std::filesystem;
 using garbage::testing::TempDir;
@@ -12,7 +12,8 @@ TEST(Evaluate, CheckpointReportHasPerClassMetricsConfusionAndPng) {
   TempDir dir("eval");
   garbage::testing::write_synthetic_dataset(dir / "data", 3, 24, 64);
   garbage::train::TrainRequest req;
-  req.config = garbage::config::make_train_config(garbage::testing::tiny_train_document(dir / "data", 1));
+  req.config =
+      garbage::config::make_train_config(garbage::testing::tiny_train_document(dir / "data", 1));
   req.out_dir = dir / "run";
   garbage::train::run_training(req);
 

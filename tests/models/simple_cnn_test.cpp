@@ -14,20 +14,19 @@ using nlohmann::json;
 
 namespace {
 json best_seed_config() {
-  return garbage::models::resolve_model_config(
-      {{"name", "simple_cnn"},
-       {"base_features", 64},
-       {"num_conv_layers", 5},
-       {"filter_size", 5},
-       {"strategy", "same"},
-       {"conv_activation", "mish"},
-       {"dense_activation", "relu"},
-       {"num_dense", 128},
-       {"batchnorm", true},
-       {"dropout", 0.2},
-       {"img_size", 128},
-       {"num_classes", 6}},
-      "test");
+  return garbage::models::resolve_model_config({{"name", "simple_cnn"},
+                                                {"base_features", 64},
+                                                {"num_conv_layers", 5},
+                                                {"filter_size", 5},
+                                                {"strategy", "same"},
+                                                {"conv_activation", "mish"},
+                                                {"dense_activation", "relu"},
+                                                {"num_dense", 128},
+                                                {"batchnorm", true},
+                                                {"dropout", 0.2},
+                                                {"img_size", 128},
+                                                {"num_classes", 6}},
+                                               "test");
 }
 }  // namespace
 
@@ -54,10 +53,9 @@ TEST_P(SimpleCNNStrategy, OutputShapeAndFeatureWidths) {
   std::vector<int64_t> widths;
   for (const auto& layer : summary.layers)
     if (layer.type == "Conv2d") widths.push_back(layer.output_shape[1]);
-  std::vector<int64_t> expected =
-      GetParam() == "same"       ? std::vector<int64_t>{16, 16, 16, 16}
-      : GetParam() == "doubling" ? std::vector<int64_t>{16, 32, 64, 128}
-                                 : std::vector<int64_t>{16, 8, 4, 2};
+  std::vector<int64_t> expected = GetParam() == "same"       ? std::vector<int64_t>{16, 16, 16, 16}
+                                  : GetParam() == "doubling" ? std::vector<int64_t>{16, 32, 64, 128}
+                                                             : std::vector<int64_t>{16, 8, 4, 2};
   EXPECT_EQ(widths, expected);
   EXPECT_EQ(summary.layers.back().output_shape, (std::vector<int64_t>{1, 6}));
 }

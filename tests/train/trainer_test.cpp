@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/train_fixture.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/train/checkpoint.hpp"
 #include "garbage/train/trainer.hpp"
-#include "../support/train_fixture.hpp"
 
 namespace fs = std::filesystem;
 using garbage::testing::TempDir;
@@ -102,7 +102,8 @@ TEST_F(TrainerTest, RefusesToOverwriteARunAndToResumeWithAChangedConfig) {
   auto missing = request("nowhere", 1);
   missing.resume = true;
   EXPECT_THROW(run_training(missing), garbage::ConfigError);
-  EXPECT_EQ(garbage::train::next_free_run_dir(dir_ / "run"), fs::path((dir_ / "run").string() + "-2"));
+  EXPECT_EQ(garbage::train::next_free_run_dir(dir_ / "run"),
+            fs::path((dir_ / "run").string() + "-2"));
 }
 
 TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {

@@ -20,8 +20,8 @@ using json = nlohmann::json;
 struct OptimizerConfig {
   std::string name = "adam";  ///< adam | adamw | sgd
   double lr = 1e-4;
-  double momentum = 0.9;      ///< sgd
-  bool nesterov = false;      ///< sgd
+  double momentum = 0.9;  ///< sgd
+  bool nesterov = false;  ///< sgd
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999;  ///< adam, adamw
 };

@@ -15,8 +15,8 @@ Split parse_split(const std::string& name);
 std::string to_string(Split split);
 
 struct Sample {
-  std::string path;  ///< absolute or root-relative path to the image file
-  int64_t label = 0; ///< zero-based class index
+  std::string path;   ///< absolute or root-relative path to the image file
+  int64_t label = 0;  ///< zero-based class index
 };
 
 struct DatasetIndex {
@@ -34,7 +34,7 @@ struct DatasetOptions {
   double val_fraction = 0.13;   ///< folder layout only
   double test_fraction = 0.17;  ///< folder layout only
   uint64_t split_seed = 42;     ///< folder layout only
-  double subset = 1.0;          ///< keep this stratified, seeded fraction of the split (sweeps, tests)
+  double subset = 1.0;  ///< keep this stratified, seeded fraction of the split (sweeps, tests)
   uint64_t subset_seed = 0;
   BadFilePolicy on_bad_file = BadFilePolicy::skip;
 };

@@ -10,9 +10,9 @@ namespace garbage::data {
 /// How images are brought to a fixed size before caching.
 struct ResizeSpec {
   enum class Mode { square, shorter };
-  int size = 128;            ///< square: output is size x size; shorter: shorter side becomes size
+  int size = 128;  ///< square: output is size x size; shorter: shorter side becomes size
   Mode mode = Mode::square;
-  int crop = 0;              ///< eval center crop (0: none); also the RandomResizedCrop output size
+  int crop = 0;  ///< eval center crop (0: none); also the RandomResizedCrop output size
   /// Side of the square image the model sees.
   int output_size() const { return crop > 0 ? crop : size; }
 };

@@ -59,10 +59,10 @@ struct Batch {
 struct LoaderOptions {
   int64_t batch_size = 32;
   bool drop_last = false;
-  bool train = false;      ///< apply_train (augmentation) instead of apply_eval
-  int workers = 2;         ///< threads preparing batches
-  int prefetch = 4;        ///< batches prepared ahead of the consumer
-  uint64_t seed = 0;       ///< augmentation seed (combined with epoch and sample index)
+  bool train = false;  ///< apply_train (augmentation) instead of apply_eval
+  int workers = 2;     ///< threads preparing batches
+  int prefetch = 4;    ///< batches prepared ahead of the consumer
+  uint64_t seed = 0;   ///< augmentation seed (combined with epoch and sample index)
   bool channels_last = true;
 };
 
@@ -98,7 +98,7 @@ class BatchLoader {
   std::condition_variable cv_;
   std::vector<std::thread> threads_;
   bool stopping_ = false;
-  uint64_t generation_ = 0;        // bumped per start_epoch so stale work is dropped
+  uint64_t generation_ = 0;  // bumped per start_epoch so stale work is dropped
   int64_t epoch_ = 0;
   std::vector<std::vector<int64_t>> plan_;  // batches of this epoch
   int64_t next_to_claim_ = 0;

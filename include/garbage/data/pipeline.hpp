@@ -15,6 +15,7 @@ struct SplitData {
 };
 
 /// Indexes `split` under opts.root and decodes it at `resize` with `threads` threads.
-SplitData load_split(const DatasetOptions& opts, Split split, const ResizeSpec& resize, int threads);
+SplitData load_split(const DatasetOptions& opts, Split split, const ResizeSpec& resize,
+                     int threads);
 
 }  // namespace garbage::data

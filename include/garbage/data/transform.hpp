@@ -18,11 +18,11 @@ struct AugmentOptions {
   double rotate_p = 0.5;
   double rotate_deg = 15.0;  ///< uniform in [-rotate_deg, rotate_deg], reflect border
   double affine_p = 0.5;
-  double shift = 0.05;       ///< fraction of the side, uniform in [-shift, shift] per axis
-  double scale = 0.10;       ///< zoom uniform in [1-scale, 1+scale]
+  double shift = 0.05;  ///< fraction of the side, uniform in [-shift, shift] per axis
+  double scale = 0.10;  ///< zoom uniform in [1-scale, 1+scale]
   double color_p = 0.3;
-  double brightness = 0.2;   ///< additive, fraction of 255, uniform in [-b, b]
-  double contrast = 0.2;     ///< multiplicative around the mean, uniform in [1-c, 1+c]
+  double brightness = 0.2;           ///< additive, fraction of 255, uniform in [-b, b]
+  double contrast = 0.2;             ///< multiplicative around the mean, uniform in [1-c, 1+c]
   bool random_resized_crop = false;  ///< torchvision RandomResizedCrop to ResizeSpec::output_size
   double rrc_min_scale = 0.08;
 };

@@ -25,8 +25,9 @@ struct Metrics {
 };
 
 /// `loss_sum` is the summed (not mean) loss over all samples.
-Metrics compute_metrics(const std::vector<int64_t>& targets, const std::vector<int64_t>& predictions,
-                        int64_t num_classes, double loss_sum);
+Metrics compute_metrics(const std::vector<int64_t>& targets,
+                        const std::vector<int64_t>& predictions, int64_t num_classes,
+                        double loss_sum);
 
 nlohmann::json metrics_to_json(const Metrics& m, const std::vector<std::string>& class_names);
 

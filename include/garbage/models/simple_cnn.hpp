@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/modules/container/sequential.h>
+#include <nlohmann/json.hpp>
 
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/registry.hpp"

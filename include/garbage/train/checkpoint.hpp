@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <optional>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "garbage/models/registry.hpp"
 
@@ -20,8 +20,8 @@ namespace garbage::train {
 constexpr int kCheckpointFormat = 1;
 
 struct CheckpointState {
-  nlohmann::json meta;          ///< format, config, class_names, epoch, step_in_epoch, metrics...
-  torch::Tensor rng_state;      ///< torch CPU generator state at the save point
+  nlohmann::json meta;      ///< format, config, class_names, epoch, step_in_epoch, metrics...
+  torch::Tensor rng_state;  ///< torch CPU generator state at the save point
 };
 
 /// Writes model weights (+ optimizer when given) and `state` to `path` atomically.
