@@ -1,0 +1,75 @@
+// Ctrl-C during `garbage train`: a checkpoint is written, the exit code is 130, and --resume
+// finishes the run.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "garbage/train/checkpoint.hpp"
+#include "../support/train_fixture.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+pid_t spawn_garbage(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> argv_storage = {GARBAGE_BINARY};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = -1;
+  posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+}  // namespace
+
+TEST(Interrupt, SigintSavesACheckpointExits130AndResumeFinishes) {
+  garbage::testing::TempDir dir("sigint");
+  garbage::testing::write_synthetic_dataset(dir / "data", 3, 24, 64);
+  auto doc = garbage::testing::tiny_train_document(dir / "data", 200);
+  doc["train"]["early_stopping"]["patience"] = 0;
+  std::ofstream(dir / "long.json") << doc.dump();
+  auto run = dir / "run";
+
+  pid_t pid = spawn_garbage({"train", "--config", (dir / "long.json").string(), "--out", run.string()},
+                            dir / "log.txt");
+  ASSERT_GT(pid, 0);
+  // Interrupt once training is under way (an epoch has finished), not during start-up.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(run / "metrics.csv") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(run / "metrics.csv"));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit_code(pid), 130);
+  ASSERT_TRUE(fs::exists(run / "last.pt"));
+  auto meta = garbage::train::read_checkpoint_meta(run / "last.pt");
+  int64_t stopped_at = meta["loop"]["epoch"].get<int64_t>();
+  EXPECT_GE(stopped_at, 1);
+  EXPECT_LT(stopped_at, 200);
+
+  pid = spawn_garbage({"train", "--config", (dir / "long.json").string(), "--out", run.string(),
+                       "--resume", "--set", "train.epochs=" + std::to_string(stopped_at + 1)},
+                      dir / "log2.txt");
+  EXPECT_EQ(wait_exit_code(pid), 0);
+  meta = garbage::train::read_checkpoint_meta(run / "last.pt");
+  EXPECT_EQ(meta["loop"]["epoch"], stopped_at + 1);
+  EXPECT_TRUE(meta["loop"]["finished"].get<bool>());
+}
