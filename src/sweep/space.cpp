@@ -365,7 +365,10 @@ std::string resolve_parameter_path(const json& train_doc, const std::string& nam
                                    const std::string& source) {
   std::vector<std::string> leaves;
   collect_leaves(train_doc, "", leaves);
-  if (std::find(leaves.begin(), leaves.end(), name) != leaves.end()) return name;
+  // A dotted name that is a full path is exact; a flat name must be the last component of
+  // exactly one leaf ("name" is ambiguous: top-level name, model.name, optimizer name...).
+  bool dotted = name.find('.') != std::string::npos;
+  if (dotted && std::find(leaves.begin(), leaves.end(), name) != leaves.end()) return name;
   std::vector<std::string> matches;
   for (const auto& leaf : leaves)
     if (ends_with_components(leaf, name)) matches.push_back(leaf);

@@ -88,8 +88,8 @@ struct ParseOptions {
 SweepConfig parse_sweep_config(const json& doc, const std::string& source,
                                const ParseOptions& options = {});
 
-/// Resolves a parameter name against a resolved train document: an exact dot path, a flat leaf
-/// name that occurs once ("lr" -> "train.optimizer.lr"), or a documented alias
+/// Resolves a parameter name against a resolved train document: a full dot path, a flat leaf
+/// name or dotted suffix that occurs once ("lr" -> "train.optimizer.lr"), or a documented alias
 /// ("augmentation" -> "augment.enabled"). Throws ConfigError when it matches nothing or several.
 std::string resolve_parameter_path(const json& train_doc, const std::string& name,
                                    const std::string& source);
