@@ -24,7 +24,7 @@ constexpr const char* kDefaultStorage = "sqlite:///runs/sweeps.db";
 struct SweepOptions {
   std::string config, name, storage = kDefaultStorage, data, out;
   std::vector<std::string> overrides;
-  int workers = 1;
+  int workers = 1, threads = 0;
   int64_t max_epochs = 0;
   double time_budget = 0, stale_after = 120;
   bool worker = false, create_only = false;
@@ -96,6 +96,7 @@ void run_sweep_command(SweepOptions& o) {
   sweep::RunOptions run;
   run.name = o.name;
   run.workers = o.workers;
+  run.threads = o.threads;
   if (o.time_budget > 0) run.time_budget = o.time_budget;
   run.out_root = o.out.empty() ? fs::path("runs/sweeps") / o.name : fs::path(o.out);
   if (!o.data.empty()) run.data_root = o.data;
@@ -171,6 +172,10 @@ Trial run folders: runs/sweeps/NAME/trial-NNN (or --out). See docs/sweep.md.)");
                   "sqlite:///relative.db or sqlite:////absolute.db (default " +
                       std::string(kDefaultStorage) + ")");
   cmd->add_option("-w,--workers", o->workers, "trials at once in this process (cores are split)");
+  cmd->add_option("--threads", o->threads,
+                  "cores this process may use, split among its workers (default: base config "
+                  "threads, 0 = all)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--worker", o->worker, "join the stored sweep --name (no --config)");
   cmd->add_flag("--create-only", o->create_only, "store the sweep and exit (start workers later)");
   cmd->add_option("--max-epochs", o->max_epochs, "cap every trial's train.epochs")

@@ -123,7 +123,12 @@ class SweepRunner {
         return;
       }
       if (!trial) return;
-      run_trial(*trial, shared_process);
+      try {
+        run_trial(*trial, shared_process);
+      } catch (...) {  // storage trouble: a thread must not take the process down
+        fail_sweep(std::current_exception());
+        return;
+      }
     }
   }
 
@@ -149,6 +154,15 @@ class SweepRunner {
     return ctx;
   }
 
+  void requeue(const TrialRecord& trial, const std::string& why) {
+    try {
+      storage_.end_trial(options_.name, trial.id, TrialStatus::queued, std::nullopt,
+                         why + "; re-queued");
+    } catch (const std::exception& e) {
+      spdlog::warn("sweep {}: could not re-queue trial {}: {}", options_.name, trial.id, e.what());
+    }
+  }
+
   /// Hyperband's verdict after `epoch`, with the reason when it stops the trial.
   std::optional<std::string> early_stop_reason(int64_t trial, int64_t epoch) {
     if (out_of_time()) return std::string("time budget used up");
@@ -167,33 +181,51 @@ class SweepRunner {
   void run_trial(const TrialRecord& trial, bool shared_process) {
     std::vector<EpochRecord> epochs;
     std::optional<std::string> stop_reason;
+    bool sweep_stopping = false;
     TrialStatus status = TrialStatus::finished;
     std::string note;
+    std::optional<TrialContext> ctx;
     try {
-      TrialContext ctx = make_context(trial, shared_process);
-      storage_.set_run_dir(options_.name, trial.id, ctx.run_dir.string());
-      spdlog::info("sweep {}: trial {} starts: {}", options_.name, trial.id, trial.params.dump());
-      ctx.on_epoch = [&](const EpochRecord& e) {
-        epochs.push_back(e);
-        storage_.record_epoch(options_.name, trial.id, e);
-        if (stop_.load())
-          stop_reason = "sweep stopping";
-        else
-          stop_reason = early_stop_reason(trial.id, e.epoch);
-        return !stop_reason;
-      };
-      train_(ctx);
-      if (stop_reason) status = TrialStatus::stopped, note = *stop_reason;
-    } catch (const Interrupted& e) {
-      storage_.end_trial(options_.name, trial.id, TrialStatus::queued, std::nullopt,
-                         "interrupted; re-queued");
+      // A parameter combination the train config rejects fails this trial only.
+      ctx = make_context(trial, shared_process);
+    } catch (const std::exception& e) {
+      status = TrialStatus::failed;
+      note = e.what();
+    }
+    try {
+      if (ctx) {
+        storage_.set_run_dir(options_.name, trial.id, ctx->run_dir.string());
+        spdlog::info("sweep {}: trial {} starts: {}", options_.name, trial.id, trial.params.dump());
+        ctx->on_epoch = [&](const EpochRecord& e) {
+          epochs.push_back(e);
+          storage_.record_epoch(options_.name, trial.id, e);
+          sweep_stopping = stop_.load();
+          stop_reason = sweep_stopping ? "sweep stopping" : early_stop_reason(trial.id, e.epoch);
+          return !stop_reason;
+        };
+        train_(*ctx);
+        if (stop_reason) status = TrialStatus::stopped, note = *stop_reason;
+      }
+    } catch (const Interrupted&) {
+      requeue(trial, "interrupted");
+      fail_sweep(std::current_exception());
+      return;
+    } catch (const ConfigError&) {
+      // Missing data or a bad setting fails every trial alike: stop instead of burning run_cap.
+      requeue(trial, "the sweep stopped on an error");
+      fail_sweep(std::current_exception());
+      return;
+    } catch (const DataError&) {
+      requeue(trial, "the sweep stopped on an error");
       fail_sweep(std::current_exception());
       return;
     } catch (const std::exception& e) {
       status = TrialStatus::failed;
       note = e.what();
-      spdlog::warn("sweep {}: trial {} failed: {}", options_.name, trial.id, note);
     }
+    if (sweep_stopping) return requeue(trial, "another worker stopped the sweep");
+    if (status == TrialStatus::failed)
+      spdlog::warn("sweep {}: trial {} failed: {}", options_.name, trial.id, note);
     auto value = trial_value(sweep_, epochs);
     if (status != TrialStatus::failed && !value) {
       status = TrialStatus::failed;
