@@ -11,7 +11,7 @@ namespace garbage::sweep {
 struct ForestOptions {
   int trees = 200;
   int max_depth = 8;
-  int min_leaf = 1;
+  int min_leaf = 2;
   double feature_fraction = 0.5;  ///< features tried at each split (at least one)
   uint64_t seed = 1;
 };
