@@ -107,7 +107,6 @@ void write_line_chart_png(const std::filesystem::path& path, const std::vector<S
   save_png(path, img);
 }
 
-
 namespace {
 
 cv::Scalar viridis(double t) {
@@ -125,7 +124,8 @@ std::string short_number(double v) {
 
 }  // namespace
 
-void write_parallel_coordinates_png(const std::filesystem::path& path, const std::vector<Axis>& axes,
+void write_parallel_coordinates_png(const std::filesystem::path& path,
+                                    const std::vector<Axis>& axes,
                                     const std::vector<double>& colour_values, bool higher_is_better,
                                     const std::string& title) {
   const int spacing = 120, left = 60, right = 60, top = 50, bottom = 70, plot_h = 360;
@@ -208,9 +208,12 @@ void write_scatter_png(const std::filesystem::path& path, const std::vector<doub
     }
   auto marker = [&](cv::Point p, int g) {
     const auto& colour = palette[g % 3];
-    if (g == 0) cv::circle(img, p, 4, colour, cv::FILLED, cv::LINE_AA);
-    else if (g == 1) cv::circle(img, p, 4, colour, 1, cv::LINE_AA);
-    else cv::drawMarker(img, p, colour, cv::MARKER_CROSS, 8, 1);
+    if (g == 0)
+      cv::circle(img, p, 4, colour, cv::FILLED, cv::LINE_AA);
+    else if (g == 1)
+      cv::circle(img, p, 4, colour, 1, cv::LINE_AA);
+    else
+      cv::drawMarker(img, p, colour, cv::MARKER_CROSS, 8, 1);
   };
   for (size_t i = 0; i < x.size(); ++i)
     if (std::isfinite(y[i])) marker(to_px(x[i], y[i]), i < group.size() ? group[i] : 0);
