@@ -39,11 +39,11 @@ struct TrainHooks {
 
 struct TrainRequest {
   config::TrainConfig config;
-  std::filesystem::path out_dir;          ///< run folder (created)
-  std::optional<std::string> data_root;   ///< --data
-  bool resume = false;                    ///< continue from out_dir/last.pt
+  std::filesystem::path out_dir;         ///< run folder (created)
+  std::optional<std::string> data_root;  ///< --data
+  bool resume = false;                   ///< continue from out_dir/last.pt
   TrainHooks hooks;
-  std::shared_ptr<Collective> collective; ///< null: single process
+  std::shared_ptr<Collective> collective;  ///< null: single process
   /// Adds train.log in the run folder to the global logger. Off when several trainings share a
   /// process (sweep workers): spdlog's sink list is not safe to change while others log.
   bool log_file = true;
@@ -55,7 +55,7 @@ struct TrainResult {
   int64_t best_epoch = 0;
   double best_val_accuracy = 0;
   bool early_stopped = false;
-  bool stopped_by_hook = false;  ///< on_epoch returned false
+  bool stopped_by_hook = false;         ///< on_epoch returned false
   std::optional<double> test_accuracy;  ///< when train.test_at_end
   nlohmann::json summary;               ///< as written to summary.json
 };
