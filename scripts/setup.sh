@@ -19,6 +19,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libtorch-dev libopenblas0          # libtorch; OpenBLAS so Linear layers avoid reference BLAS
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
+  libsqlite3-dev                     # sweep storage
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh
 )

@@ -109,4 +109,127 @@ void write_line_chart_png(const std::filesystem::path& path, const std::vector<S
   save_png(path, img);
 }
 
+namespace {
+
+cv::Scalar viridis(double t) {
+  cv::Mat level(1, 1, CV_8UC1, cv::Scalar(static_cast<int>(std::clamp(t, 0.0, 1.0) * 255)));
+  cv::Mat colour;
+  cv::applyColorMap(level, colour, cv::COLORMAP_VIRIDIS);
+  return cv::Scalar(colour.at<cv::Vec3b>(0, 0));
+}
+
+std::string short_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", v);
+  return text;
+}
+
+}  // namespace
+
+void write_parallel_coordinates_png(const std::filesystem::path& path,
+                                    const std::vector<Axis>& axes,
+                                    const std::vector<double>& colour_values, bool higher_is_better,
+                                    const std::string& title) {
+  const int spacing = 120, left = 60, right = 60, top = 50, bottom = 70, plot_h = 360;
+  const int n_axes = static_cast<int>(axes.size());
+  const int width = std::max(400, left + right + spacing * std::max(0, n_axes - 1));
+  cv::Mat img(top + plot_h + bottom, width, CV_8UC3, kWhite);
+  put_text(img, title, {10, 25}, 0.6);
+  auto axis_x = [&](int a) {
+    return n_axes > 1 ? left + a * (width - left - right) / (n_axes - 1) : width / 2;
+  };
+  auto axis_y = [&](double pos) { return top + static_cast<int>((1.0 - pos) * plot_h); };
+  double lo = INFINITY, hi = -INFINITY;
+  for (double v : colour_values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!(hi > lo)) hi = lo + 1.0;
+  // Draw the worst lines first so the best stay visible on top.
+  std::vector<size_t> order(colour_values.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return higher_is_better ? colour_values[a] < colour_values[b]
+                            : colour_values[a] > colour_values[b];
+  });
+  for (size_t line : order) {
+    double t = (colour_values[line] - lo) / (hi - lo);
+    cv::Scalar colour = viridis(higher_is_better ? t : 1.0 - t);
+    for (int a = 1; a < n_axes; ++a)
+      cv::line(img, {axis_x(a - 1), axis_y(axes[a - 1].positions[line])},
+               {axis_x(a), axis_y(axes[a].positions[line])}, colour, 2, cv::LINE_AA);
+  }
+  for (int a = 0; a < n_axes; ++a) {
+    int x = axis_x(a);
+    cv::line(img, {x, top}, {x, top + plot_h}, kBlack, 1);
+    for (const auto& [pos, label] : axes[a].ticks) {
+      cv::line(img, {x - 4, axis_y(pos)}, {x + 4, axis_y(pos)}, kBlack, 1);
+      put_text(img, label, {x + 6, axis_y(pos) + 4}, 0.35);
+    }
+    // Alternate label rows so long names do not overlap.
+    put_text(img, axes[a].name, {x, top + plot_h + 20 + (a % 2) * 18}, 0.4, kBlack, true);
+  }
+  save_png(path, img);
+}
+
+void write_scatter_png(const std::filesystem::path& path, const std::vector<double>& x,
+                       const std::vector<double>& y, const std::vector<int>& group,
+                       const std::vector<std::string>& group_names,
+                       const std::vector<double>& step_line, const std::string& title,
+                       const std::string& x_label, const std::string& y_label) {
+  const int width = 640, height = 400, left = 70, right = 150, top = 40, bottom = 50;
+  cv::Mat img(height, width, CV_8UC3, kWhite);
+  put_text(img, title, {left, 25}, 0.6);
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::isfinite(y[i]))
+      xlo = std::min(xlo, x[i]), xhi = std::max(xhi, x[i]), ylo = std::min(ylo, y[i]),
+      yhi = std::max(yhi, y[i]);
+  if (!std::isfinite(xlo)) return save_png(path, img);
+  if (xhi - xlo < 1e-12) xlo -= 1, xhi += 1;
+  if (yhi - ylo < 1e-12) ylo -= 0.5, yhi += 0.5;
+  const int plot_w = width - left - right, plot_h = height - top - bottom;
+  auto to_px = [&](double vx, double vy) {
+    return cv::Point(left + static_cast<int>((vx - xlo) / (xhi - xlo) * plot_w),
+                     top + static_cast<int>((1.0 - (vy - ylo) / (yhi - ylo)) * plot_h));
+  };
+  cv::rectangle(img, {left, top, plot_w, plot_h}, kBlack, 1);
+  for (int k = 0; k <= 4; ++k) {
+    double v = ylo + (yhi - ylo) * k / 4;
+    int py = top + static_cast<int>((1.0 - k / 4.0) * plot_h);
+    cv::line(img, {left, py}, {left + plot_w, py}, kGrey, 1);
+    put_text(img, short_number(v), {5, py + 5}, 0.4);
+  }
+  put_text(img, short_number(xlo), {left, top + plot_h + 20}, 0.4);
+  put_text(img, short_number(xhi), {left + plot_w - 30, top + plot_h + 20}, 0.4);
+  put_text(img, x_label + " / " + y_label, {left, height - 10}, 0.45);
+  static const cv::Scalar palette[] = {{180, 119, 31}, {14, 127, 255}, {40, 39, 214}};
+  for (size_t i = 1; i < step_line.size() && i < x.size(); ++i)
+    if (std::isfinite(step_line[i - 1]) && std::isfinite(step_line[i])) {
+      cv::Point a = to_px(x[i - 1], step_line[i - 1]), b = to_px(x[i], step_line[i]);
+      cv::line(img, a, {b.x, a.y}, kBlack, 1, cv::LINE_AA);
+      cv::line(img, {b.x, a.y}, b, kBlack, 1, cv::LINE_AA);
+    }
+  auto marker = [&](cv::Point p, int g) {
+    const auto& colour = palette[g % 3];
+    if (g == 0)
+      cv::circle(img, p, 4, colour, cv::FILLED, cv::LINE_AA);
+    else if (g == 1)
+      cv::circle(img, p, 4, colour, 1, cv::LINE_AA);
+    else
+      cv::drawMarker(img, p, colour, cv::MARKER_CROSS, 8, 1);
+  };
+  for (size_t i = 0; i < x.size(); ++i)
+    if (std::isfinite(y[i])) marker(to_px(x[i], y[i]), i < group.size() ? group[i] : 0);
+  for (size_t g = 0; g < group_names.size(); ++g) {
+    int py = top + 15 + static_cast<int>(g) * 20;
+    marker({width - right + 20, py - 4}, static_cast<int>(g));
+    put_text(img, group_names[g], {width - right + 35, py}, 0.45);
+  }
+  if (!step_line.empty()) {
+    int py = top + 15 + static_cast<int>(group_names.size()) * 20;
+    cv::line(img, {width - right + 10, py - 4}, {width - right + 30, py - 4}, kBlack, 1);
+    put_text(img, "best so far", {width - right + 35, py}, 0.45);
+  }
+  save_png(path, img);
+}
+
 }  // namespace garbage::report

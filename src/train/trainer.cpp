@@ -187,7 +187,8 @@ class Trainer {
   TrainResult run() {
     run_dir_ = choose_run_dir(req_);
     fs::create_directories(run_dir_);
-    RunLog log(run_dir_ / "train.log");
+    std::optional<RunLog> log;
+    if (req_.log_file) log.emplace(run_dir_ / "train.log");
     threads_ = configure_threads(cfg_.threads);
     cfg_.dataset.root = config::resolve_data_root(req_.data_root, cfg_.dataset.root);
     spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_,

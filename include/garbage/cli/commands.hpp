@@ -10,5 +10,6 @@ namespace garbage::cli {
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
 
 }  // namespace garbage::cli
