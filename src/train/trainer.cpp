@@ -17,6 +17,7 @@
 #include "garbage/data/pipeline.hpp"
 #include "garbage/eval/evaluate.hpp"
 #include "garbage/models/classifier.hpp"
+#include "garbage/models/pretrained.hpp"
 #include "garbage/report/plots.hpp"
 #include "garbage/train/checkpoint.hpp"
 #include "garbage/train/collective.hpp"
@@ -231,10 +232,20 @@ class Trainer {
     cfg_.model = model_cfg;
     torch::manual_seed(cfg_.seed);
     model_ = models::create_model(model_cfg);
+    // A resumed run restores every weight from last.pt; the pretrained file is not needed.
+    if (!req_.resume) models::apply_weights_config(*model_, model_cfg);
     if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
-    optimizer_ = make_optimizer(cfg_.optimizer, {{model_->parameters(), 1.0}});
-    spdlog::info("model {}: {} trainable parameters", model_cfg["name"].get<std::string>(),
-                 models::count_parameters(*model_, true));
+    std::vector<ParamGroup> groups;
+    for (auto& g : model_->parameter_groups()) {
+      if (g.params.empty()) continue;
+      int64_t n = 0;
+      for (const auto& p : g.params) n += p.numel();
+      spdlog::info("parameter group {}: {} parameters at {} x lr", g.name, n, g.lr_factor);
+      groups.push_back({std::move(g.params), g.lr_factor});
+    }
+    optimizer_ = make_optimizer(cfg_.optimizer, std::move(groups));
+    spdlog::info("model {}: {} trainable of {} parameters", model_cfg["name"].get<std::string>(),
+                 models::count_parameters(*model_, true), models::count_parameters(*model_, false));
   }
 
   void restore() {
@@ -291,7 +302,9 @@ class Trainer {
     train_loader_->start_epoch(state_.epoch, state_.step);
     ProgressBar bar(train_loader_->batches_per_epoch(),
                     fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch");
-    auto params = model_->parameters();
+    std::vector<torch::Tensor> params;  // frozen parameters never get gradients
+    for (const auto& p : model_->parameters())
+      if (p.requires_grad()) params.push_back(p);
     auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
         cfg_.label_smoothing);
     auto started = Clock::now();
