@@ -28,10 +28,12 @@ const std::vector<std::pair<std::string, DType>>& storage_types() {
 
 // Callables REDUCE may apply; each is interpreted here, never executed.
 const std::vector<std::string>& allowed_callables() {
-  static const std::vector<std::string> names = {
-      "collections.OrderedDict",          "torch._utils._rebuild_tensor_v2",
-      "torch._utils._rebuild_tensor",     "torch._utils._rebuild_parameter",
-      "torch._utils._rebuild_parameter_with_state", "_codecs.encode"};
+  static const std::vector<std::string> names = {"collections.OrderedDict",
+                                                 "torch._utils._rebuild_tensor_v2",
+                                                 "torch._utils._rebuild_tensor",
+                                                 "torch._utils._rebuild_parameter",
+                                                 "torch._utils._rebuild_parameter_with_state",
+                                                 "_codecs.encode"};
   return names;
 }
 
@@ -105,7 +107,8 @@ class Unpickler {
 
   void adopt(PickleValue& container, const PickleValuePtr& child) {
     if (child->depth + 1 > container.depth) container.depth = child->depth + 1;
-    if (container.depth > kMaxDepth) fail("containers nested deeper than " + std::to_string(kMaxDepth));
+    if (container.depth > kMaxDepth)
+      fail("containers nested deeper than " + std::to_string(kMaxDepth));
   }
   PickleValuePtr make_tuple(std::vector<PickleValuePtr> items) {
     auto t = make(Kind::tuple);
@@ -130,9 +133,7 @@ class Unpickler {
     }
   }
 
-  void memo_put(uint64_t index) {
-    memo_[index] = top();
-  }
+  void memo_put(uint64_t index) { memo_[index] = top(); }
   PickleValuePtr memo_get(uint64_t index) {
     auto it = memo_.find(index);
     if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
@@ -144,7 +145,8 @@ class Unpickler {
   PickleValuePtr rebuild_tensor(const PickleValue& args, bool has_strides);
   PickleValuePtr persistent(const PickleValuePtr& pid);
   int64_t as_int(const PickleValuePtr& v, const char* what) {
-    if (v->kind != Kind::integer) fail(std::string(what) + ": expected an int, got " + v->describe());
+    if (v->kind != Kind::integer)
+      fail(std::string(what) + ": expected an int, got " + v->describe());
     return v->integer;
   }
   std::vector<int64_t> as_int_tuple(const PickleValuePtr& v, const char* what) {
@@ -235,7 +237,8 @@ PickleValuePtr Unpickler::reduce(const PickleValue& callable, const PickleValue&
       if (c < 0x80) {
         b->text += static_cast<char>(c);
       } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) {
-        b->text += static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F));
+        b->text +=
+            static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F));
       } else {
         fail("_codecs.encode: character outside latin1");
       }
@@ -258,7 +261,8 @@ PickleValuePtr Unpickler::run() {
         break;
       case '.': {  // STOP
         if (!marks_.empty()) fail("MARK left open at STOP");
-        if (stack_.size() != 1) fail("stack holds " + std::to_string(stack_.size()) + " values at STOP");
+        if (stack_.size() != 1)
+          fail("stack holds " + std::to_string(stack_.size()) + " values at STOP");
         return pop();
       }
       case '(':  // MARK
@@ -303,7 +307,8 @@ PickleValuePtr Unpickler::run() {
         if (n <= 8) {
           auto v = make(Kind::integer);
           uint64_t u = 0;
-          for (size_t i = 0; i < n; ++i) u |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+          for (size_t i = 0; i < n; ++i)
+            u |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
           if (n > 0 && n < 8 && (static_cast<uint8_t>(bytes[n - 1]) & 0x80))
             u |= ~uint64_t{0} << (8 * n);  // sign-extend
           v->integer = static_cast<int64_t>(u);
@@ -475,12 +480,12 @@ PickleValuePtr Unpickler::run() {
       case 'j':
         push(memo_get(read_le(4)));
         break;
-      case 'i':    // INST
-      case 'o':    // OBJ
-      case 0x92:   // NEWOBJ_EX
-      case 0x82:   // EXT1
-      case 0x83:   // EXT2
-      case 0x84: { // EXT4
+      case 'i':     // INST
+      case 'o':     // OBJ
+      case 0x92:    // NEWOBJ_EX
+      case 0x82:    // EXT1
+      case 0x83:    // EXT2
+      case 0x84: {  // EXT4
         if (op == 'i') {
           std::string module = read_line();
           std::string name = read_line();
@@ -505,19 +510,32 @@ PickleValuePtr PickleValue::get(const std::string& key) const {
 
 std::string PickleValue::describe() const {
   switch (kind) {
-    case Kind::none: return "None";
-    case Kind::boolean: return boolean ? "True" : "False";
-    case Kind::integer: return "int " + std::to_string(integer);
-    case Kind::big_integer: return "big int";
-    case Kind::floating: return "float";
-    case Kind::string: return "str '" + text.substr(0, 40) + "'";
-    case Kind::bytes: return "bytes";
-    case Kind::tuple: return "tuple of " + std::to_string(items.size());
-    case Kind::list: return "list of " + std::to_string(items.size());
-    case Kind::dict: return "dict of " + std::to_string(entries.size());
-    case Kind::global: return text;
-    case Kind::storage: return "storage";
-    case Kind::tensor: return "tensor";
+    case Kind::none:
+      return "None";
+    case Kind::boolean:
+      return boolean ? "True" : "False";
+    case Kind::integer:
+      return "int " + std::to_string(integer);
+    case Kind::big_integer:
+      return "big int";
+    case Kind::floating:
+      return "float";
+    case Kind::string:
+      return "str '" + text.substr(0, 40) + "'";
+    case Kind::bytes:
+      return "bytes";
+    case Kind::tuple:
+      return "tuple of " + std::to_string(items.size());
+    case Kind::list:
+      return "list of " + std::to_string(items.size());
+    case Kind::dict:
+      return "dict of " + std::to_string(entries.size());
+    case Kind::global:
+      return text;
+    case Kind::storage:
+      return "storage";
+    case Kind::tensor:
+      return "tensor";
   }
   return "value";
 }

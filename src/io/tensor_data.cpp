@@ -28,16 +28,26 @@ size_t element_size(DType dtype) {
 
 std::string to_string(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::float16: return "float16";
-    case DType::bfloat16: return "bfloat16";
-    case DType::int64: return "int64";
-    case DType::int32: return "int32";
-    case DType::int16: return "int16";
-    case DType::int8: return "int8";
-    case DType::uint8: return "uint8";
-    case DType::boolean: return "bool";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::float16:
+      return "float16";
+    case DType::bfloat16:
+      return "bfloat16";
+    case DType::int64:
+      return "int64";
+    case DType::int32:
+      return "int32";
+    case DType::int16:
+      return "int16";
+    case DType::int8:
+      return "int8";
+    case DType::uint8:
+      return "uint8";
+    case DType::boolean:
+      return "bool";
   }
   return "unknown";
 }
@@ -50,7 +60,8 @@ int64_t TensorData::numel() const {
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
   std::vector<int64_t> strides(shape.size(), 1);
-  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * std::max<int64_t>(1, shape[i]);
+  for (size_t i = shape.size(); i-- > 1;)
+    strides[i - 1] = strides[i] * std::max<int64_t>(1, shape[i]);
   return strides;
 }
 
@@ -76,6 +87,11 @@ void TensorData::check_bounds(const std::string& context) const {
   for (size_t i = 0; i < shape.size(); ++i)
     last += static_cast<__int128>(shape[i] - 1) * static_cast<__int128>(strides[i]);
   int64_t available = static_cast<int64_t>(storage->bytes.size() / element_size(dtype));
+  // Overlapping views (stride 0) could expand a few bytes into terabytes when copied; a
+  // state_dict never holds them.
+  if (numel() > available)
+    fail("tensor view has " + std::to_string(numel()) + " elements but its storage only " +
+         std::to_string(available) + " (overlapping views are not supported)");
   if (last >= available) {
     std::string needed = last < std::numeric_limits<int64_t>::max()
                              ? std::to_string(static_cast<int64_t>(last) + 1)

@@ -10,33 +10,54 @@ namespace garbage::io {
 
 torch::ScalarType to_scalar_type(DType dtype) {
   switch (dtype) {
-    case DType::float32: return torch::kFloat32;
-    case DType::float64: return torch::kFloat64;
-    case DType::float16: return torch::kFloat16;
-    case DType::bfloat16: return torch::kBFloat16;
-    case DType::int64: return torch::kInt64;
-    case DType::int32: return torch::kInt32;
-    case DType::int16: return torch::kInt16;
-    case DType::int8: return torch::kInt8;
-    case DType::uint8: return torch::kUInt8;
-    case DType::boolean: return torch::kBool;
+    case DType::float32:
+      return torch::kFloat32;
+    case DType::float64:
+      return torch::kFloat64;
+    case DType::float16:
+      return torch::kFloat16;
+    case DType::bfloat16:
+      return torch::kBFloat16;
+    case DType::int64:
+      return torch::kInt64;
+    case DType::int32:
+      return torch::kInt32;
+    case DType::int16:
+      return torch::kInt16;
+    case DType::int8:
+      return torch::kInt8;
+    case DType::uint8:
+      return torch::kUInt8;
+    case DType::boolean:
+      return torch::kBool;
   }
   return torch::kUInt8;
 }
 
 DType from_scalar_type(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat32: return DType::float32;
-    case torch::kFloat64: return DType::float64;
-    case torch::kFloat16: return DType::float16;
-    case torch::kBFloat16: return DType::bfloat16;
-    case torch::kInt64: return DType::int64;
-    case torch::kInt32: return DType::int32;
-    case torch::kInt16: return DType::int16;
-    case torch::kInt8: return DType::int8;
-    case torch::kUInt8: return DType::uint8;
-    case torch::kBool: return DType::boolean;
-    default: throw Error(std::string("unsupported tensor type ") + c10::toString(type));
+    case torch::kFloat32:
+      return DType::float32;
+    case torch::kFloat64:
+      return DType::float64;
+    case torch::kFloat16:
+      return DType::float16;
+    case torch::kBFloat16:
+      return DType::bfloat16;
+    case torch::kInt64:
+      return DType::int64;
+    case torch::kInt32:
+      return DType::int32;
+    case torch::kInt16:
+      return DType::int16;
+    case torch::kInt8:
+      return DType::int8;
+    case torch::kUInt8:
+      return DType::uint8;
+    case torch::kBool:
+      return DType::boolean;
+    default:
+      throw Error(std::string("unsupported tensor type ") + c10::toString(type));
   }
 }
 

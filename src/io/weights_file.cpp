@@ -160,8 +160,9 @@ PickleValuePtr read_legacy_object(const std::vector<uint8_t>& bytes, const std::
   PersistentLoader loader = [&](const PickleValue& pid) -> PickleValuePtr {
     if (pid.kind == Kind::tuple && !pid.items.empty() && pid.items[0]->is_string() &&
         pid.items[0]->text == "module")
-      throw Error(context + ": the file holds a whole pickled nn.Module (torch.save(model)); "
-                            "save model.state_dict() instead");
+      throw Error(context +
+                  ": the file holds a whole pickled nn.Module (torch.save(model)); "
+                  "save model.state_dict() instead");
     StorageId id = parse_storage_id(pid, context);
     auto& storage = storages[id.key];
     if (!storage) {
@@ -207,9 +208,9 @@ PickleValuePtr read_legacy_object(const std::vector<uint8_t>& bytes, const std::
 
 DType parse_safetensors_dtype(const std::string& name, const std::string& context) {
   static const std::map<std::string, DType> names = {
-      {"F32", DType::float32}, {"F64", DType::float64}, {"F16", DType::float16},
-      {"BF16", DType::bfloat16}, {"I64", DType::int64}, {"I32", DType::int32},
-      {"I16", DType::int16},   {"I8", DType::int8},     {"U8", DType::uint8},
+      {"F32", DType::float32},   {"F64", DType::float64}, {"F16", DType::float16},
+      {"BF16", DType::bfloat16}, {"I64", DType::int64},   {"I32", DType::int32},
+      {"I16", DType::int16},     {"I8", DType::int8},     {"U8", DType::uint8},
       {"BOOL", DType::boolean}};
   auto it = names.find(name);
   if (it == names.end()) throw Error(context + ": unsupported safetensors dtype " + name);
@@ -218,16 +219,26 @@ DType parse_safetensors_dtype(const std::string& name, const std::string& contex
 
 std::string safetensors_dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "F32";
-    case DType::float64: return "F64";
-    case DType::float16: return "F16";
-    case DType::bfloat16: return "BF16";
-    case DType::int64: return "I64";
-    case DType::int32: return "I32";
-    case DType::int16: return "I16";
-    case DType::int8: return "I8";
-    case DType::uint8: return "U8";
-    case DType::boolean: return "BOOL";
+    case DType::float32:
+      return "F32";
+    case DType::float64:
+      return "F64";
+    case DType::float16:
+      return "F16";
+    case DType::bfloat16:
+      return "BF16";
+    case DType::int64:
+      return "I64";
+    case DType::int32:
+      return "I32";
+    case DType::int16:
+      return "I16";
+    case DType::int8:
+      return "I8";
+    case DType::uint8:
+      return "U8";
+    case DType::boolean:
+      return "BOOL";
   }
   return "U8";
 }
@@ -328,8 +339,9 @@ WeightsFile extract_state_dict(const PickleValuePtr& root, const std::string& co
       file.skipped.push_back(k->text);
   }
   if (file.tensors.empty())
-    throw Error(context + ": no tensors found (expected a state_dict, possibly under \"model\" or "
-                          "\"state_dict\")");
+    throw Error(context +
+                ": no tensors found (expected a state_dict, possibly under \"model\" or "
+                "\"state_dict\")");
   return file;
 }
 
@@ -345,9 +357,12 @@ void strip_module_prefix(WeightsFile& file) {
 
 std::string to_string(WeightsFormat format) {
   switch (format) {
-    case WeightsFormat::torch_zip: return "torch.save zip";
-    case WeightsFormat::torch_legacy: return "torch.save legacy";
-    case WeightsFormat::safetensors: return "safetensors";
+    case WeightsFormat::torch_zip:
+      return "torch.save zip";
+    case WeightsFormat::torch_legacy:
+      return "torch.save legacy";
+    case WeightsFormat::safetensors:
+      return "safetensors";
   }
   return "unknown";
 }

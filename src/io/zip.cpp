@@ -92,7 +92,8 @@ ZipReader::ZipReader(const uint8_t* data, size_t size, std::string context)
     e.data_offset = local + 30 + c.u16(local + 26) + c.u16(local + 28);
     e.size = e.method == 0 ? uncompressed : compressed;
     if (e.data_offset > size_ || e.size > size_ - e.data_offset)
-      throw Error(context_ + ": zip entry " + e.name + " runs past the end of the file (truncated?)");
+      throw Error(context_ + ": zip entry " + e.name +
+                  " runs past the end of the file (truncated?)");
     entries_.push_back(std::move(e));
     at += 46 + static_cast<uint64_t>(name_len) + extra_len + comment_len;
   }

@@ -18,7 +18,8 @@ std::string type_of(const torch::nn::Module& module) {
 int64_t macs_of(const torch::nn::Module& module, const torch::Tensor& output) {
   if (auto conv = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) {
     const auto& o = conv->options;
-    int64_t per_output = (o.in_channels() / o.groups()) * (*o.kernel_size())[0] * (*o.kernel_size())[1];
+    int64_t per_output =
+        (o.in_channels() / o.groups()) * (*o.kernel_size())[0] * (*o.kernel_size())[1];
     return output[0].numel() * per_output;
   }
   if (auto linear = dynamic_cast<const torch::nn::LinearImpl*>(&module))

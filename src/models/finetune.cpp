@@ -65,8 +65,9 @@ void add_pretrained_keys(ModelSpec& spec) {
   auto previous = spec.check;
   spec.check = [previous](const nlohmann::json& c, const std::string& source) {
     if (c.at("pretrained").get<bool>() && !c.at("weights").get<std::string>().empty())
-      throw ConfigError(source + ": model.pretrained: set either model.weights (a file) or "
-                                 "model.pretrained (the official torchvision file), not both");
+      throw ConfigError(source +
+                        ": model.pretrained: set either model.weights (a file) or "
+                        "model.pretrained (the official torchvision file), not both");
     if (previous) previous(c, source);
   };
 }

@@ -12,7 +12,8 @@ namespace nn = torch::nn;
 
 /// torchvision's _make_divisible: round to a multiple of 8, never more than 10 % down.
 int64_t make_divisible(double v, int64_t divisor = 8) {
-  int64_t rounded = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  int64_t rounded =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (rounded < 0.9 * v) rounded += divisor;
   return rounded;
 }
@@ -26,24 +27,24 @@ struct BlockConfig {
 // torchvision 0.14 _mobilenet_v3_conf (width 1.0, no reduced tail, no dilation).
 const std::vector<BlockConfig>& small_blocks() {
   static const std::vector<BlockConfig> blocks = {
-      {16, 3, 16, 16, true, false, 2},   {16, 3, 72, 24, false, false, 2},
-      {24, 3, 88, 24, false, false, 1},  {24, 5, 96, 40, true, true, 2},
-      {40, 5, 240, 40, true, true, 1},   {40, 5, 240, 40, true, true, 1},
-      {40, 5, 120, 48, true, true, 1},   {48, 5, 144, 48, true, true, 1},
-      {48, 5, 288, 96, true, true, 2},   {96, 5, 576, 96, true, true, 1},
+      {16, 3, 16, 16, true, false, 2},  {16, 3, 72, 24, false, false, 2},
+      {24, 3, 88, 24, false, false, 1}, {24, 5, 96, 40, true, true, 2},
+      {40, 5, 240, 40, true, true, 1},  {40, 5, 240, 40, true, true, 1},
+      {40, 5, 120, 48, true, true, 1},  {48, 5, 144, 48, true, true, 1},
+      {48, 5, 288, 96, true, true, 2},  {96, 5, 576, 96, true, true, 1},
       {96, 5, 576, 96, true, true, 1}};
   return blocks;
 }
 
 const std::vector<BlockConfig>& large_blocks() {
   static const std::vector<BlockConfig> blocks = {
-      {16, 3, 16, 16, false, false, 1},    {16, 3, 64, 24, false, false, 2},
-      {24, 3, 72, 24, false, false, 1},    {24, 5, 72, 40, true, false, 2},
-      {40, 5, 120, 40, true, false, 1},    {40, 5, 120, 40, true, false, 1},
-      {40, 3, 240, 80, false, true, 2},    {80, 3, 200, 80, false, true, 1},
-      {80, 3, 184, 80, false, true, 1},    {80, 3, 184, 80, false, true, 1},
-      {80, 3, 480, 112, true, true, 1},    {112, 3, 672, 112, true, true, 1},
-      {112, 5, 672, 160, true, true, 2},   {160, 5, 960, 160, true, true, 1},
+      {16, 3, 16, 16, false, false, 1},  {16, 3, 64, 24, false, false, 2},
+      {24, 3, 72, 24, false, false, 1},  {24, 5, 72, 40, true, false, 2},
+      {40, 5, 120, 40, true, false, 1},  {40, 5, 120, 40, true, false, 1},
+      {40, 3, 240, 80, false, true, 2},  {80, 3, 200, 80, false, true, 1},
+      {80, 3, 184, 80, false, true, 1},  {80, 3, 184, 80, false, true, 1},
+      {80, 3, 480, 112, true, true, 1},  {112, 3, 672, 112, true, true, 1},
+      {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1},
       {160, 5, 960, 160, true, true, 1}};
   return blocks;
 }
@@ -52,13 +53,12 @@ const std::vector<BlockConfig>& large_blocks() {
 /// Sequential so the state_dict keys are "<name>.0.weight", "<name>.1.running_mean", ...
 nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                              int64_t groups, std::optional<ActivationKind> activation) {
-  nn::Sequential seq(
-      nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
-                     .stride(stride)
-                     .padding((kernel - 1) / 2)
-                     .groups(groups)
-                     .bias(false)),
-      nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001).momentum(0.01)));
+  nn::Sequential seq(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                                    .stride(stride)
+                                    .padding((kernel - 1) / 2)
+                                    .groups(groups)
+                                    .bias(false)),
+                     nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001).momentum(0.01)));
   if (activation) seq->push_back(Activation(*activation));
   return seq;
 }
@@ -66,7 +66,8 @@ nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t st
 /// Squeeze-and-excitation with a hard-sigmoid gate (torchvision.ops.SqueezeExcitation).
 class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
  public:
-  SqueezeExcitationImpl(int64_t channels, int64_t squeeze) : channels_(channels), squeeze_(squeeze) {
+  SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
+      : channels_(channels), squeeze_(squeeze) {
     reset();
   }
   void reset() override {
@@ -166,10 +167,9 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o) {
   for (const auto& b : blocks) features->push_back(InvertedResidual(b));
   const int64_t last_in = blocks.back().out, last_out = 6 * last_in;
   features->push_back(conv_norm_act(last_in, last_out, 1, 1, 1, ActivationKind::hardswish));
-  classifier = nn::Sequential(nn::Linear(last_out, last_channel),
-                              Activation(ActivationKind::hardswish),
-                              nn::Dropout(nn::DropoutOptions(o.dropout)),
-                              nn::Linear(last_channel, o.num_classes));
+  classifier = nn::Sequential(
+      nn::Linear(last_out, last_channel), Activation(ActivationKind::hardswish),
+      nn::Dropout(nn::DropoutOptions(o.dropout)), nn::Linear(last_channel, o.num_classes));
   register_module("features", features);
   register_module("classifier", classifier);
   init_like_torchvision(*this);
@@ -194,7 +194,9 @@ torch::Tensor MobileNetV3Impl::run(torch::Tensor x, Tracer* tracer) {
   return tracer ? run_traced(classifier, x, *tracer, "classifier") : classifier->forward(x);
 }
 
-torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) { return run(x, nullptr); }
+torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) {
+  return run(x, nullptr);
+}
 torch::Tensor MobileNetV3Impl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run(x, &tracer);
 }

@@ -21,7 +21,8 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string shape_text(c10::IntArrayRef shape) {
@@ -41,7 +42,8 @@ std::string list_text(const std::vector<std::string>& names, size_t limit = 8) {
 const std::map<std::string, std::vector<std::string>>& official_files() {
   static const std::map<std::string, std::vector<std::string>> files = {
       {"mobilenet_v3_small", {"mobilenet_v3_small-047dcff4.pth"}},
-      {"mobilenet_v3_large", {"mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large-5c1a4163.pth"}},
+      {"mobilenet_v3_large",
+       {"mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large-5c1a4163.pth"}},
       {"resnet18", {"resnet18-f37072fd.pth"}},
       {"resnet34", {"resnet34-b627a593.pth"}},
       {"resnet50", {"resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"}},
@@ -86,8 +88,8 @@ LoadReport load_state_dict(ClassifierImpl& model, const io::StateDict& tensors,
     used.insert(name);
     torch::Tensor source = io::to_torch(*it->second, context + ": " + name);
     if (source.sizes() != target.sizes()) {
-      std::string what = name + ": file " + shape_text(source.sizes()) + " vs model " +
-                         shape_text(target.sizes());
+      std::string what =
+          name + ": file " + shape_text(source.sizes()) + " vs model " + shape_text(target.sizes());
       if (options.replace_mismatched_head && !head.empty() && starts_with(name, head))
         r.head_replaced.push_back(what);
       else

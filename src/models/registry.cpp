@@ -12,14 +12,8 @@ namespace garbage::models {
 const std::vector<ModelSpec>& all_models() {
   // One line per model family.
   static const std::vector<ModelSpec> specs = {
-      simple_cnn_spec(),
-      mobilenet_v3_small_spec(),
-      mobilenet_v3_large_spec(),
-      resnet_spec(18),
-      resnet_spec(34),
-      resnet_spec(50),
-      resnet_spec(101),
-      resnet_spec(152),
+      simple_cnn_spec(), mobilenet_v3_small_spec(), mobilenet_v3_large_spec(), resnet_spec(18),
+      resnet_spec(34),   resnet_spec(50),           resnet_spec(101),          resnet_spec(152),
   };
   return specs;
 }

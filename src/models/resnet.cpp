@@ -11,7 +11,9 @@ namespace nn = torch::nn;
 
 constexpr int64_t kReduction = 16;
 
-int64_t reduced(int64_t channels) { return std::max<int64_t>(1, channels / kReduction); }
+int64_t reduced(int64_t channels) {
+  return std::max<int64_t>(1, channels / kReduction);
+}
 
 nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, bool bias = false) {
   return nn::Conv2d(
@@ -105,8 +107,8 @@ class BlockImpl : public nn::Module {
     if (attention == "se") se = register_module("se", std::make_shared<SqueezeExciteImpl>(out));
     if (attention == "cbam") cbam = register_module("cbam", std::make_shared<CBAMImpl>(out));
     if (stride != 1 || in != out)
-      downsample = register_module("downsample", nn::Sequential(conv(in, out, 1, stride),
-                                                                nn::BatchNorm2d(out)));
+      downsample = register_module("downsample",
+                                   nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out)));
   }
 
   torch::Tensor run(const torch::Tensor& x, Tracer* t, const std::string& p) {
@@ -147,12 +149,18 @@ struct Layout {
 
 Layout layout_for(int depth) {
   switch (depth) {
-    case 18: return {{2, 2, 2, 2}, false};
-    case 34: return {{3, 4, 6, 3}, false};
-    case 50: return {{3, 4, 6, 3}, true};
-    case 101: return {{3, 4, 23, 3}, true};
-    case 152: return {{3, 8, 36, 3}, true};
-    default: throw ConfigError("unsupported ResNet depth " + std::to_string(depth));
+    case 18:
+      return {{2, 2, 2, 2}, false};
+    case 34:
+      return {{3, 4, 6, 3}, false};
+    case 50:
+      return {{3, 4, 6, 3}, true};
+    case 101:
+      return {{3, 4, 23, 3}, true};
+    case 152:
+      return {{3, 8, 36, 3}, true};
+    default:
+      throw ConfigError("unsupported ResNet depth " + std::to_string(depth));
   }
 }
 
@@ -194,8 +202,8 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
   layer3 = register_module("layer3", make_layer(256, layout.blocks[2], 2));
   layer4 = register_module("layer4", make_layer(512, layout.blocks[3], 2));
   if (o.attention == "recyclenet")
-    attention = register_module(
-        "attention", std::make_shared<RecycleNetAttentionImpl>(in, o.recyclenet_fusion));
+    attention = register_module("attention",
+                                std::make_shared<RecycleNetAttentionImpl>(in, o.recyclenet_fusion));
   fc = register_module("fc", nn::Linear(in, o.num_classes));
 
   torch::NoGradGuard no_grad;
@@ -232,7 +240,9 @@ torch::Tensor ResNetImpl::run(torch::Tensor x, Tracer* t) {
   return traced_step(t, "", "fc", *fc, x, apply(fc));
 }
 
-torch::Tensor ResNetImpl::forward(torch::Tensor x) { return run(x, nullptr); }
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  return run(x, nullptr);
+}
 torch::Tensor ResNetImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run(x, &tracer);
 }

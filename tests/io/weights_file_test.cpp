@@ -6,8 +6,8 @@
 #include <random>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "../support/python_oracle.hpp"
 #include "../support/synthetic_data.hpp"
@@ -49,7 +49,9 @@ std::vector<uint8_t> make_zip(const std::vector<std::pair<std::string, std::stri
   return out;
 }
 
-std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
+}
 
 /// A string literal with embedded NULs.
 template <size_t N>
@@ -59,12 +61,17 @@ std::string lit(const char (&s)[N]) {
 
 // A pickle of os.system("ls") as CPython writes it on Linux: the global is "posix.system".
 const std::string kPosixSystemCall =
-    lit("\x80\x02" "cposix\nsystem\nq\x00X\x02\x00\x00\x00" "lsq\x01\x85q\x02Rq\x03.");
+    lit("\x80\x02"
+        "cposix\nsystem\nq\x00X\x02\x00\x00\x00"
+        "lsq\x01\x85q\x02Rq\x03.");
 
 TEST(Unpickler, RefusesGlobalsOutsideTheAllowList) {
-  for (const std::string& pickle :
-       {kPosixSystemCall, lit("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00" "ls\x85R."),
-        lit("\x80\x02" "cbuiltins\neval\n.")}) {
+  for (const std::string& pickle : {kPosixSystemCall,
+                                    lit("\x80\x02"
+                                        "cos\nsystem\nX\x02\x00\x00\x00"
+                                        "ls\x85R."),
+                                    lit("\x80\x02"
+                                        "cbuiltins\neval\n.")}) {
     auto bytes = bytes_of(pickle);
     size_t pos = 0;
     try {
@@ -164,7 +171,8 @@ TEST_F(TorchFiles, ViewsSharedStoragesAndDtypesMatchPyTorchInBothFormats) {
   for (const std::string format : {"zip", "legacy"}) {
     SCOPED_TRACE(format);
     auto file = read_weights_file(dir_->path() / ("tensors." + format + ".pth"));
-    EXPECT_EQ(file.format, format == "zip" ? WeightsFormat::torch_zip : WeightsFormat::torch_legacy);
+    EXPECT_EQ(file.format,
+              format == "zip" ? WeightsFormat::torch_zip : WeightsFormat::torch_legacy);
     EXPECT_EQ(file.nested_key, "model");
     EXPECT_TRUE(file.stripped_module_prefix);
     ASSERT_EQ(file.tensors.size(), manifest.size());
@@ -176,7 +184,8 @@ TEST_F(TorchFiles, ViewsSharedStoragesAndDtypesMatchPyTorchInBothFormats) {
       EXPECT_EQ(t.sizes().vec(), manifest[name]["shape"].get<std::vector<int64_t>>());
       auto expected = testing::read_bytes(dir_->path() / (name + ".bin"));
       ASSERT_EQ(static_cast<size_t>(t.numel() * t.element_size()), expected.size());
-      if (!expected.empty()) EXPECT_EQ(std::memcmp(t.data_ptr(), expected.data(), expected.size()), 0);
+      if (!expected.empty())
+        EXPECT_EQ(std::memcmp(t.data_ptr(), expected.data(), expected.size()), 0);
     }
   }
 }
@@ -264,9 +273,10 @@ TEST(Safetensors, RoundTripKeepsValuesOfViews) {
   ASSERT_EQ(file.tensors.size(), 3u);
   EXPECT_TRUE(torch::equal(to_torch(file.tensors[0].second, "view"),
                            base.slice(0, 1, 4).slice(1, 0, 6, 2)));
-  EXPECT_TRUE(torch::equal(to_torch(file.tensors[1].second, "long"), torch::arange(5, torch::kInt64)));
-  EXPECT_TRUE(torch::equal(to_torch(file.tensors[2].second, "half"),
-                           to_torch(tensors[2].second, "half")));
+  EXPECT_TRUE(
+      torch::equal(to_torch(file.tensors[1].second, "long"), torch::arange(5, torch::kInt64)));
+  EXPECT_TRUE(
+      torch::equal(to_torch(file.tensors[2].second, "half"), to_torch(tensors[2].second, "half")));
 }
 
 TEST(WeightsFile, OutOfBoundsViewsAndJunkAreErrors) {

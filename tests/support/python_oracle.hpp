@@ -16,7 +16,8 @@ constexpr const char* kSystemPython = "/usr/bin/python3";
 inline bool have_torchvision() {
   static const bool ok = [] {
     if (!std::filesystem::exists(kSystemPython)) return false;
-    std::string cmd = std::string(kSystemPython) + " -c 'import torch, torchvision' >/dev/null 2>&1";
+    std::string cmd =
+        std::string(kSystemPython) + " -c 'import torch, torchvision' >/dev/null 2>&1";
     return std::system(cmd.c_str()) == 0;
   }();
   return ok;
@@ -24,8 +25,8 @@ inline bool have_torchvision() {
 
 /// Runs the oracle script with `args`; returns its output (stdout + stderr) and sets `ok`.
 inline std::string run_oracle(const std::string& args, bool& ok) {
-  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + kSystemPython + " " GARBAGE_SOURCE_DIR
-                    "/tests/io/make_reference_models.py " + args + " 2>&1";
+  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + kSystemPython +
+                    " " GARBAGE_SOURCE_DIR "/tests/io/make_reference_models.py " + args + " 2>&1";
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) {

@@ -19,7 +19,7 @@ std::string to_string(DType dtype);
 /// Raw bytes of one serialized storage. Several tensors may view the same storage.
 struct Storage {
   DType dtype = DType::float32;
-  int64_t numel = 0;          ///< elements, as declared by the file
+  int64_t numel = 0;           ///< elements, as declared by the file
   std::vector<uint8_t> bytes;  ///< filled once read; numel * element_size(dtype) bytes
 };
 

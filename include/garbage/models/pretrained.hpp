@@ -27,12 +27,12 @@ struct LoadOptions {
 struct LoadReport {
   std::string file;
   std::vector<std::string> loaded;
-  std::vector<std::string> missing;     ///< in the model, not in the file
-  std::vector<std::string> unexpected;  ///< in the file, not in the model
-  std::vector<std::string> mismatched;  ///< "name: file [1000, 512] vs model [6, 512]"
-  std::vector<std::string> new_modules;  ///< missing, but new in this architecture (attention)
+  std::vector<std::string> missing;        ///< in the model, not in the file
+  std::vector<std::string> unexpected;     ///< in the file, not in the model
+  std::vector<std::string> mismatched;     ///< "name: file [1000, 512] vs model [6, 512]"
+  std::vector<std::string> new_modules;    ///< missing, but new in this architecture (attention)
   std::vector<std::string> head_replaced;  ///< head tensors kept at their initialisation
-  std::string describe() const;  ///< multi-line, for logs and errors
+  std::string describe() const;            ///< multi-line, for logs and errors
 };
 
 /// Copies matching tensors of `tensors` into the model's parameters and buffers.
@@ -44,7 +44,8 @@ LoadReport load_weights_file(ClassifierImpl& model, const std::filesystem::path&
                              const LoadOptions& options = {});
 
 /// Number of classes of the head `head_name` in a weight file, when it has one.
-std::optional<int64_t> head_classes(const std::filesystem::path& path, const std::string& head_name);
+std::optional<int64_t> head_classes(const std::filesystem::path& path,
+                                    const std::string& head_name);
 
 /// torchvision's file name for a registry model ("resnet18-f37072fd.pth"); empty when none.
 std::string official_weights_name(const std::string& model_name);
@@ -69,14 +70,14 @@ namespace garbage::models {
 /// --weights FILE`): the train document it implies uses torchvision's preprocessing (resize the
 /// shorter side to 256, center-crop 224, ImageNet mean/std) and no augmentation.
 struct StandaloneModel {
-  ModelPtr model;                 ///< weights loaded, eval mode
-  nlohmann::json document;        ///< resolved train document (model section, preprocess, ...)
+  ModelPtr model;                    ///< weights loaded, eval mode
+  nlohmann::json document;           ///< resolved train document (model section, preprocess, ...)
   std::optional<LoadReport> report;  ///< when weights were given
 };
 
 /// `num_classes` 0: taken from the head of the weight file, else the model's default. The head
 /// must match the file (no replacement): the point is to run the file's own classifier.
-StandaloneModel load_standalone_model(const std::string& name,
-                                      const std::filesystem::path& weights, int64_t num_classes);
+StandaloneModel load_standalone_model(const std::string& name, const std::filesystem::path& weights,
+                                      int64_t num_classes);
 
 }  // namespace garbage::models

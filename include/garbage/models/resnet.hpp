@@ -10,11 +10,11 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
+#include <nlohmann/json.hpp>
 
 #include "garbage/models/finetune.hpp"
 #include "garbage/models/registry.hpp"
@@ -24,7 +24,7 @@ namespace garbage::models {
 struct ResNetOptions {
   int depth = 18;  ///< 18 | 34 | 50 | 101 | 152
   int64_t num_classes = 6;
-  std::string attention = "none";        ///< none | se | cbam | recyclenet
+  std::string attention = "none";         ///< none | se | cbam | recyclenet
   std::string recyclenet_fusion = "sum";  ///< sum | mul | max | channel | spatial
   FineTuneOptions fine_tune;
 
