@@ -77,21 +77,27 @@ void TensorData::check_bounds(const std::string& context) const {
   if (storage_offset < 0) fail("negative storage offset");
   // 128-bit arithmetic: sizes and strides come from the file and may be absurd.
   __int128 last = storage_offset;
+  bool empty = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 0) fail("negative size in shape");
     if (strides[i] < 0) fail("negative stride");
     if (shape[i] > (int64_t{1} << 40) || strides[i] > (int64_t{1} << 40))
       fail("tensor size or stride out of range");
-    if (shape[i] == 0) return;  // an empty view addresses nothing
+    empty |= shape[i] == 0;
   }
+  if (empty) return;  // an empty view addresses nothing
   for (size_t i = 0; i < shape.size(); ++i)
     last += static_cast<__int128>(shape[i] - 1) * static_cast<__int128>(strides[i]);
   int64_t available = static_cast<int64_t>(storage->bytes.size() / element_size(dtype));
   // Overlapping views (stride 0) could expand a few bytes into terabytes when copied; a
   // state_dict never holds them.
-  if (numel() > available)
-    fail("tensor view has " + std::to_string(numel()) + " elements but its storage only " +
-         std::to_string(available) + " (overlapping views are not supported)");
+  __int128 count = 1;
+  for (auto size : shape) {
+    count *= size;
+    if (count > available)
+      fail("tensor view has more elements than its storage holds (" + std::to_string(available) +
+           "): overlapping views are not supported");
+  }
   if (last >= available) {
     std::string needed = last < std::numeric_limits<int64_t>::max()
                              ? std::to_string(static_cast<int64_t>(last) + 1)
