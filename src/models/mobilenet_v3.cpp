@@ -49,11 +49,20 @@ const std::vector<BlockConfig>& large_blocks() {
   return blocks;
 }
 
-/// torchvision's Conv2dNormActivation: Conv (no bias) -> BatchNorm -> activation, as a
-/// Sequential so the state_dict keys are "<name>.0.weight", "<name>.1.running_mean", ...
-nn::Sequential conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                             int64_t groups, std::optional<ActivationKind> activation) {
-  nn::Sequential seq(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+/// A Sequential with a plain forward, so it can sit inside another Sequential (libtorch's
+/// AnyModule cannot hold Sequential's templated forward).
+class ConvNormActImpl : public nn::SequentialImpl {
+ public:
+  using nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(x); }
+};
+TORCH_MODULE(ConvNormAct);
+
+/// torchvision's Conv2dNormActivation: Conv (no bias) -> BatchNorm -> activation, numbered
+/// like a Sequential so the state_dict keys are "<name>.0.weight", "<name>.1.running_mean", ...
+ConvNormAct conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                          int64_t groups, std::optional<ActivationKind> activation) {
+  ConvNormAct seq(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
                                     .stride(stride)
                                     .padding((kernel - 1) / 2)
                                     .groups(groups)

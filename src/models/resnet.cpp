@@ -46,9 +46,11 @@ class CBAMImpl : public nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     auto mlp = [&](const torch::Tensor& t) { return fc2->forward(torch::relu(fc1->forward(t))); };
     auto channel = torch::sigmoid(mlp(torch::adaptive_avg_pool2d(x, {1, 1})) +
-                                  mlp(torch::adaptive_max_pool2d(x, {1, 1})));
+                                  mlp(std::get<0>(torch::adaptive_max_pool2d(x, {1, 1}))));
     auto y = x * channel;
-    auto pooled = torch::cat({y.mean(1, true), std::get<0>(y.max(1, true))}, 1);
+    torch::Tensor mean = y.mean(1, /*keepdim=*/true);
+    torch::Tensor max = std::get<0>(y.max(1, /*keepdim=*/true));
+    auto pooled = torch::cat({mean, max}, 1);
     return y * torch::sigmoid(spatial->forward(pooled));
   }
   nn::Conv2d fc1{nullptr}, fc2{nullptr}, spatial{nullptr};

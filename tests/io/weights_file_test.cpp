@@ -184,8 +184,9 @@ TEST_F(TorchFiles, ViewsSharedStoragesAndDtypesMatchPyTorchInBothFormats) {
       EXPECT_EQ(t.sizes().vec(), manifest[name]["shape"].get<std::vector<int64_t>>());
       auto expected = testing::read_bytes(dir_->path() / (name + ".bin"));
       ASSERT_EQ(static_cast<size_t>(t.numel() * t.element_size()), expected.size());
-      if (!expected.empty())
+      if (!expected.empty()) {
         EXPECT_EQ(std::memcmp(t.data_ptr(), expected.data(), expected.size()), 0);
+      }
     }
   }
 }

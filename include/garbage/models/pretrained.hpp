@@ -12,6 +12,7 @@
 
 #include "garbage/io/tensor_data.hpp"
 #include "garbage/models/classifier.hpp"
+#include "garbage/models/registry.hpp"
 
 namespace garbage::models {
 
