@@ -158,17 +158,24 @@ fs::path find_official_weights(const std::string& model_name) {
                     " (or set $GARBAGE_WEIGHTS, or model.weights to a file)");
 }
 
+std::optional<fs::path> configured_weights_file(const nlohmann::json& model_config) {
+  const std::string weights = model_config.value("weights", std::string());
+  if (!weights.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(weights, ec))
+      throw ConfigError("model.weights: " + weights + " does not exist");
+    return fs::path(weights);
+  }
+  if (model_config.value("pretrained", false))
+    return find_official_weights(model_config.at("name").get<std::string>());
+  return std::nullopt;
+}
+
 std::optional<LoadReport> apply_weights_config(ClassifierImpl& model,
                                                const nlohmann::json& model_config) {
-  fs::path path;
-  const std::string weights = model_config.value("weights", std::string());
-  if (!weights.empty())
-    path = weights;
-  else if (model_config.value("pretrained", false))
-    path = find_official_weights(model_config.at("name").get<std::string>());
-  else
-    return std::nullopt;
-  auto report = load_weights_file(model, path);
+  auto path = configured_weights_file(model_config);
+  if (!path) return std::nullopt;
+  auto report = load_weights_file(model, *path);
   spdlog::info("weights {}", report.describe());
   if (!report.head_replaced.empty())
     spdlog::info("classifier head {} replaced for the data set's {} classes: {}", model.head_name(),

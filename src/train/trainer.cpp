@@ -185,6 +185,8 @@ class Trainer {
     cfg_.dataset.root = config::resolve_data_root(req_.data_root, cfg_.dataset.root);
     spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_, cfg_.dataset.root);
 
+    // A missing weight file should stop the run before minutes of image decoding.
+    if (!req_.resume) models::configured_weights_file(cfg_.model);
     load_data();
     build_model();
     if (req_.resume) restore();

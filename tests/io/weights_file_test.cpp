@@ -297,6 +297,14 @@ TEST(WeightsFile, OutOfBoundsViewsAndJunkAreErrors) {
   EXPECT_THROW(read_weights_file("/nonexistent/file.pth"), Error);
   // A well-formed zip that is not a torch.save archive.
   EXPECT_THROW(read_weights_bytes(make_zip({{"a.txt", "x"}}), "zip"), Error);
+  // TorchScript archives (garbage's own checkpoints) are told apart from state_dicts.
+  try {
+    read_weights_bytes(make_zip({{"ck/data.pkl", lit("\x80\x02}.")}, {"ck/constants.pkl", ""}}),
+                       "ck.pt");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TorchScript"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

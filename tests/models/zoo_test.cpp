@@ -199,6 +199,8 @@ TEST(Zoo, ConfigsValidateAndPretrainedNeedsAFile) {
   EXPECT_THROW(
       resolve_model_config({{"name", "resnet18"}, {"pretrained", true}, {"weights", "x.pth"}}, "t"),
       ConfigError);
+  EXPECT_THROW(configured_weights_file({{"weights", "/nonexistent/w.pth"}}), ConfigError);
+  EXPECT_FALSE(configured_weights_file({{"weights", ""}, {"pretrained", false}}).has_value());
   EXPECT_EQ(official_weights_name("resnet18"), "resnet18-f37072fd.pth");
   EXPECT_EQ(official_weights_name("mobilenet_v3_small"), "mobilenet_v3_small-047dcff4.pth");
   bool present = false;

@@ -58,6 +58,10 @@ std::vector<std::filesystem::path> weights_search_path();
 /// to run scripts/get_weights.sh when it is absent.
 std::filesystem::path find_official_weights(const std::string& model_name);
 
+/// The file model.weights / model.pretrained name (nullopt when neither is set). Throws
+/// ConfigError when it does not exist, so a run fails before it decodes any data.
+std::optional<std::filesystem::path> configured_weights_file(const nlohmann::json& model_config);
+
 /// Applies model.weights / model.pretrained of a resolved model section (no-op when neither is
 /// set). A head shaped for other classes is replaced, and said so in the log.
 std::optional<LoadReport> apply_weights_config(ClassifierImpl& model,
