@@ -98,8 +98,9 @@ PickleValuePtr read_zip_object(const std::vector<uint8_t>& bytes, const std::str
   if (!pkl) throw Error(context + ": zip archive without data.pkl: not a torch.save file");
   for (const auto& e : zip.entries()) {
     if (e.name.size() >= 13 && e.name.compare(e.name.size() - 13, 13, "constants.pkl") == 0)
-      throw Error(context + ": a TorchScript archive (torch.jit.save, or a garbage checkpoint: "
-                            "use --checkpoint for those), not a torch.save state_dict");
+      throw Error(context +
+                  ": a TorchScript archive (torch.jit.save, or a garbage checkpoint: "
+                  "use --checkpoint for those), not a torch.save state_dict");
   }
   // Entries live under one folder named after the file at save time ("archive/" by default).
   std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
