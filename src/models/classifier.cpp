@@ -46,6 +46,24 @@ torch::Tensor ClassifierImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return y;
 }
 
+std::vector<ParameterGroup> ClassifierImpl::parameter_groups() {
+  ParameterGroup all{"all", {}, 1.0};
+  for (const auto& p : parameters())
+    if (p.requires_grad()) all.params.push_back(p);
+  return {all};
+}
+
+void ClassifierImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  if (!on) return;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(module.get());
+    if (!bn || !bn->weight.defined()) continue;
+    bool frozen = !bn->weight.requires_grad() && (!bn->bias.defined() || !bn->bias.requires_grad());
+    if (frozen) bn->eval();
+  }
+}
+
 torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,
                          const std::string& prefix) {
   size_t index = 0;

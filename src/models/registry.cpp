@@ -3,6 +3,8 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/models/classifier.hpp"
+#include "garbage/models/mobilenet_v3.hpp"
+#include "garbage/models/resnet.hpp"
 #include "garbage/models/simple_cnn.hpp"
 
 namespace garbage::models {
@@ -10,7 +12,8 @@ namespace garbage::models {
 const std::vector<ModelSpec>& all_models() {
   // One line per model family.
   static const std::vector<ModelSpec> specs = {
-      simple_cnn_spec(),
+      simple_cnn_spec(), mobilenet_v3_small_spec(), mobilenet_v3_large_spec(), resnet_spec(18),
+      resnet_spec(34),   resnet_spec(50),           resnet_spec(101),          resnet_spec(152),
   };
   return specs;
 }

@@ -17,6 +17,7 @@
 #include "garbage/data/pipeline.hpp"
 #include "garbage/eval/evaluate.hpp"
 #include "garbage/models/classifier.hpp"
+#include "garbage/models/pretrained.hpp"
 #include "garbage/report/plots.hpp"
 #include "garbage/train/checkpoint.hpp"
 #include "garbage/train/collective.hpp"
@@ -194,6 +195,8 @@ class Trainer {
     spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_,
                  cfg_.dataset.root);
 
+    // A missing weight file should stop the run before minutes of image decoding.
+    if (!req_.resume) models::configured_weights_file(cfg_.model);
     load_data();
     build_model();
     if (req_.resume) restore();
@@ -241,10 +244,20 @@ class Trainer {
     cfg_.model = model_cfg;
     torch::manual_seed(cfg_.seed);
     model_ = models::create_model(model_cfg);
+    // A resumed run restores every weight from last.pt; the pretrained file is not needed.
+    if (!req_.resume) models::apply_weights_config(*model_, model_cfg);
     if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
-    optimizer_ = make_optimizer(cfg_.optimizer, {{model_->parameters(), 1.0}});
-    spdlog::info("model {}: {} trainable parameters", model_cfg["name"].get<std::string>(),
-                 models::count_parameters(*model_, true));
+    std::vector<ParamGroup> groups;
+    for (auto& g : model_->parameter_groups()) {
+      if (g.params.empty()) continue;
+      int64_t n = 0;
+      for (const auto& p : g.params) n += p.numel();
+      spdlog::info("parameter group {}: {} parameters at {} x lr", g.name, n, g.lr_factor);
+      groups.push_back({std::move(g.params), g.lr_factor});
+    }
+    optimizer_ = make_optimizer(cfg_.optimizer, std::move(groups));
+    spdlog::info("model {}: {} trainable of {} parameters", model_cfg["name"].get<std::string>(),
+                 models::count_parameters(*model_, true), models::count_parameters(*model_, false));
   }
 
   void restore() {
@@ -301,9 +314,11 @@ class Trainer {
     train_loader_->start_epoch(state_.epoch, state_.step);
     ProgressBar bar(train_loader_->batches_per_epoch(),
                     fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch");
-    auto params = model_->parameters();
-    auto loss_options =
-        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
+    std::vector<torch::Tensor> params;  // frozen parameters never get gradients
+    for (const auto& p : model_->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+        cfg_.label_smoothing);
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling

@@ -34,6 +34,11 @@ struct EvalRequest {
   std::optional<std::string> data_root;  ///< --data
   int threads = 0;                       ///< 0: all cores
   int64_t batch_size = 0;                ///< 0: the checkpoint's eval_batch_size
+  /// Instead of a checkpoint: a registry model with a weight file (`--model NAME --weights F`),
+  /// torchvision preprocessing and the data set's class names.
+  std::string model_name;
+  std::filesystem::path weights;
+  int64_t num_classes = 0;  ///< 0: from the weight file's head
 };
 
 struct EvalReport {
@@ -42,7 +47,8 @@ struct EvalReport {
   nlohmann::json json;  ///< full report: checkpoint, split, data root, metrics
 };
 
-/// Loads a checkpoint, indexes and decodes the split with the checkpoint's preprocessing, scores.
+/// Loads a checkpoint (or a registry model + weight file), indexes and decodes the split with its
+/// preprocessing, scores.
 EvalReport evaluate_checkpoint(const EvalRequest& request);
 
 }  // namespace garbage::eval

@@ -29,6 +29,13 @@ class Tracer {
   std::vector<LayerRecord> layers_;
 };
 
+/// Trainable parameters that share a learning-rate factor (relative to the configured rate).
+struct ParameterGroup {
+  std::string name;
+  std::vector<torch::Tensor> params;
+  double lr_factor = 1.0;
+};
+
 class ClassifierImpl : public torch::nn::Module {
  public:
   using torch::nn::Module::Module;
@@ -36,7 +43,34 @@ class ClassifierImpl : public torch::nn::Module {
   /// Same result as forward(), reporting each layer to `tracer`. The default treats the model
   /// as a single layer; models built from Sequentials report every leaf.
   virtual torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer);
+
+  /// Trainable parameters split for the optimizer (e.g. backbone at a lower rate than the head).
+  /// The default is one group of every trainable parameter at factor 1.
+  virtual std::vector<ParameterGroup> parameter_groups();
+
+  /// Dotted name of the final classification layer ("fc", "classifier.3"): its weights are the
+  /// ones replaced when a pretrained file was trained for other classes. Empty: not applicable.
+  virtual std::string head_name() const { return ""; }
+
+  /// True for parameters and buffers of modules that pretrained files do not have (attention
+  /// added to a torchvision architecture): they start from their initialisation.
+  virtual bool is_new_parameter(const std::string& /*name*/) const { return false; }
+
+  /// Module::train, except that BatchNorm layers whose affine parameters are all frozen stay in
+  /// eval mode: their running statistics belong to the frozen (pretrained) backbone and must not
+  /// drift with the new data's batch statistics.
+  void train(bool on = true) override;
 };
+
+/// Runs `fn(x)` and reports `module` as `prefix + name` when `tracer` is set. Names are only built
+/// when tracing, so forward() can share the code path at no cost.
+template <typename Fn>
+torch::Tensor traced_step(Tracer* tracer, const std::string& prefix, const char* name,
+                          const torch::nn::Module& module, const torch::Tensor& x, Fn&& fn) {
+  torch::Tensor y = fn(x);
+  if (tracer) tracer->record(prefix.empty() ? name : prefix + "." + name, module, x, y);
+  return y;
+}
 
 /// Runs `seq` layer by layer, reporting each child as "<prefix>.<index>" when tracer is set.
 torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,

@@ -1,0 +1,70 @@
+#pragma once
+// A small, safe unpickler for the subset of Python's pickle format that torch.save writes
+// (protocols 2-5). Unlike Python's pickle it never runs code: a global may only name an entry of
+// a fixed allow-list (OrderedDict, torch's tensor rebuild functions, storage types); any other
+// global (os.system, builtins.eval, ...) is refused with an Error naming it. Every read is
+// bounds-checked, so truncated or garbled input gives an Error, never a crash.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "garbage/io/tensor_data.hpp"
+
+namespace garbage::io {
+
+struct PickleValue;
+using PickleValuePtr = std::shared_ptr<PickleValue>;
+
+struct PickleValue {
+  enum class Kind {
+    none,
+    boolean,
+    integer,
+    big_integer,  ///< wider than 64 bits: little-endian two's complement bytes in `text`
+    floating,
+    string,
+    bytes,
+    tuple,
+    list,
+    dict,
+    global,  ///< an allow-listed callable or type: "module.name" in `text`
+    storage,
+    tensor
+  };
+  Kind kind = Kind::none;
+  bool boolean = false;
+  int64_t integer = 0;
+  double floating = 0;
+  std::string text;                                                // string, bytes, global
+  std::vector<PickleValuePtr> items;                               // tuple, list
+  std::vector<std::pair<PickleValuePtr, PickleValuePtr>> entries;  // dict, in insertion order
+  std::shared_ptr<Storage> storage;
+  std::shared_ptr<TensorData> tensor;
+  int depth = 0;  ///< nesting depth of containers, capped to keep destruction shallow
+
+  bool is_string() const { return kind == Kind::string; }
+  /// The value stored under string key `key` of a dict, or null.
+  PickleValuePtr get(const std::string& key) const;
+  /// Short description for error messages ("dict", "int 3", "str 'abc'").
+  std::string describe() const;
+};
+
+/// Turns a persistent id (the tuple torch.save writes for each storage) into a value.
+using PersistentLoader = std::function<PickleValuePtr(const PickleValue& pid)>;
+
+/// Reads one pickle from data[pos, size), stopping after its STOP opcode; `pos` is advanced past
+/// it. `context` (e.g. the file name) prefixes error messages.
+PickleValuePtr unpickle(const uint8_t* data, size_t size, size_t& pos,
+                        const PersistentLoader& persistent_load, const std::string& context);
+
+/// The globals a weight file may name.
+const std::vector<std::string>& allowed_pickle_globals();
+
+/// "torch.FloatStorage" -> float32, ...; throws Error for anything else.
+DType storage_type_dtype(const std::string& global_name);
+
+}  // namespace garbage::io

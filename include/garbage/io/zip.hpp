@@ -1,0 +1,39 @@
+#pragma once
+// A minimal reader for the zip archives torch.save writes: entries are stored (uncompressed),
+// so an entry is a byte range of the file. Zip64 records are understood; compressed entries are
+// reported, not inflated. Every offset is checked against the buffer.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace garbage::io {
+
+struct ZipEntry {
+  std::string name;
+  uint64_t data_offset = 0;  ///< start of the entry's bytes in the archive
+  uint64_t size = 0;
+  uint16_t method = 0;  ///< 0: stored
+};
+
+class ZipReader {
+ public:
+  /// Indexes the central directory of `data` (which must outlive the reader). Throws Error
+  /// prefixed with `context` when the archive is malformed.
+  ZipReader(const uint8_t* data, size_t size, std::string context);
+
+  const std::vector<ZipEntry>& entries() const { return entries_; }
+  const ZipEntry* find(const std::string& name) const;
+  /// The bytes of a stored entry; throws Error for a compressed one.
+  std::pair<const uint8_t*, size_t> read(const ZipEntry& entry) const;
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  std::string context_;
+  std::vector<ZipEntry> entries_;
+};
+
+bool looks_like_zip(const uint8_t* data, size_t size);
+
+}  // namespace garbage::io

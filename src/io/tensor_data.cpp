@@ -1,0 +1,110 @@
+#include "garbage/io/tensor_data.hpp"
+
+#include <limits>
+
+#include "garbage/core/errors.hpp"
+
+namespace garbage::io {
+
+size_t element_size(DType dtype) {
+  switch (dtype) {
+    case DType::float64:
+    case DType::int64:
+      return 8;
+    case DType::float32:
+    case DType::int32:
+      return 4;
+    case DType::float16:
+    case DType::bfloat16:
+    case DType::int16:
+      return 2;
+    case DType::int8:
+    case DType::uint8:
+    case DType::boolean:
+      return 1;
+  }
+  return 1;
+}
+
+std::string to_string(DType dtype) {
+  switch (dtype) {
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::float16:
+      return "float16";
+    case DType::bfloat16:
+      return "bfloat16";
+    case DType::int64:
+      return "int64";
+    case DType::int32:
+      return "int32";
+    case DType::int16:
+      return "int16";
+    case DType::int8:
+      return "int8";
+    case DType::uint8:
+      return "uint8";
+    case DType::boolean:
+      return "bool";
+  }
+  return "unknown";
+}
+
+int64_t TensorData::numel() const {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (size_t i = shape.size(); i-- > 1;)
+    strides[i - 1] = strides[i] * std::max<int64_t>(1, shape[i]);
+  return strides;
+}
+
+void TensorData::check_bounds(const std::string& context) const {
+  auto fail = [&](const std::string& why) { throw Error(context + ": " + why); };
+  if (!storage) fail("tensor has no storage");
+  if (shape.size() != strides.size())
+    fail("tensor has " + std::to_string(shape.size()) + " sizes but " +
+         std::to_string(strides.size()) + " strides");
+  if (shape.size() > 16) fail("tensor has " + std::to_string(shape.size()) + " dimensions");
+  if (storage->dtype != dtype)
+    fail("tensor of " + to_string(dtype) + " views a " + to_string(storage->dtype) + " storage");
+  if (storage_offset < 0) fail("negative storage offset");
+  // 128-bit arithmetic: sizes and strides come from the file and may be absurd.
+  __int128 last = storage_offset;
+  bool empty = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) fail("negative size in shape");
+    if (strides[i] < 0) fail("negative stride");
+    if (shape[i] > (int64_t{1} << 40) || strides[i] > (int64_t{1} << 40))
+      fail("tensor size or stride out of range");
+    empty |= shape[i] == 0;
+  }
+  if (empty) return;  // an empty view addresses nothing
+  for (size_t i = 0; i < shape.size(); ++i)
+    last += static_cast<__int128>(shape[i] - 1) * static_cast<__int128>(strides[i]);
+  int64_t available = static_cast<int64_t>(storage->bytes.size() / element_size(dtype));
+  // Overlapping views (stride 0) could expand a few bytes into terabytes when copied; a
+  // state_dict never holds them.
+  __int128 count = 1;
+  for (auto size : shape) {
+    count *= size;
+    if (count > available)
+      fail("tensor view has more elements than its storage holds (" + std::to_string(available) +
+           "): overlapping views are not supported");
+  }
+  if (last >= available) {
+    std::string needed = last < std::numeric_limits<int64_t>::max()
+                             ? std::to_string(static_cast<int64_t>(last) + 1)
+                             : std::string("more than 2^63");
+    fail("tensor view needs " + needed + " elements but its storage holds " +
+         std::to_string(available));
+  }
+}
+
+}  // namespace garbage::io

@@ -1,0 +1,242 @@
+#include "garbage/models/mobilenet_v3.hpp"
+
+#include <torch/torch.h>
+
+#include "garbage/core/errors.hpp"
+#include "garbage/models/layers.hpp"
+
+namespace garbage::models {
+namespace {
+
+namespace nn = torch::nn;
+
+/// torchvision's _make_divisible: round to a multiple of 8, never more than 10 % down.
+int64_t make_divisible(double v, int64_t divisor = 8) {
+  int64_t rounded =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (rounded < 0.9 * v) rounded += divisor;
+  return rounded;
+}
+
+struct BlockConfig {
+  int64_t in, kernel, expanded, out;
+  bool se, hardswish;
+  int64_t stride;
+};
+
+// torchvision 0.14 _mobilenet_v3_conf (width 1.0, no reduced tail, no dilation).
+const std::vector<BlockConfig>& small_blocks() {
+  static const std::vector<BlockConfig> blocks = {
+      {16, 3, 16, 16, true, false, 2},  {16, 3, 72, 24, false, false, 2},
+      {24, 3, 88, 24, false, false, 1}, {24, 5, 96, 40, true, true, 2},
+      {40, 5, 240, 40, true, true, 1},  {40, 5, 240, 40, true, true, 1},
+      {40, 5, 120, 48, true, true, 1},  {48, 5, 144, 48, true, true, 1},
+      {48, 5, 288, 96, true, true, 2},  {96, 5, 576, 96, true, true, 1},
+      {96, 5, 576, 96, true, true, 1}};
+  return blocks;
+}
+
+const std::vector<BlockConfig>& large_blocks() {
+  static const std::vector<BlockConfig> blocks = {
+      {16, 3, 16, 16, false, false, 1},  {16, 3, 64, 24, false, false, 2},
+      {24, 3, 72, 24, false, false, 1},  {24, 5, 72, 40, true, false, 2},
+      {40, 5, 120, 40, true, false, 1},  {40, 5, 120, 40, true, false, 1},
+      {40, 3, 240, 80, false, true, 2},  {80, 3, 200, 80, false, true, 1},
+      {80, 3, 184, 80, false, true, 1},  {80, 3, 184, 80, false, true, 1},
+      {80, 3, 480, 112, true, true, 1},  {112, 3, 672, 112, true, true, 1},
+      {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1},
+      {160, 5, 960, 160, true, true, 1}};
+  return blocks;
+}
+
+/// A Sequential with a plain forward, so it can sit inside another Sequential (libtorch's
+/// AnyModule cannot hold Sequential's templated forward).
+class ConvNormActImpl : public nn::SequentialImpl {
+ public:
+  using nn::SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return nn::SequentialImpl::forward(x); }
+};
+TORCH_MODULE(ConvNormAct);
+
+/// torchvision's Conv2dNormActivation: Conv (no bias) -> BatchNorm -> activation, numbered
+/// like a Sequential so the state_dict keys are "<name>.0.weight", "<name>.1.running_mean", ...
+ConvNormAct conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                          int64_t groups, std::optional<ActivationKind> activation) {
+  ConvNormAct seq(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                                    .stride(stride)
+                                    .padding((kernel - 1) / 2)
+                                    .groups(groups)
+                                    .bias(false)),
+                     nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001).momentum(0.01)));
+  if (activation) seq->push_back(Activation(*activation));
+  return seq;
+}
+
+/// Squeeze-and-excitation with a hard-sigmoid gate (torchvision.ops.SqueezeExcitation).
+class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
+ public:
+  SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
+      : channels_(channels), squeeze_(squeeze) {
+    reset();
+  }
+  void reset() override {
+    fc1 = register_module("fc1", nn::Conv2d(nn::Conv2dOptions(channels_, squeeze_, 1)));
+    fc2 = register_module("fc2", nn::Conv2d(nn::Conv2dOptions(squeeze_, channels_, 1)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
+    scale = torch::hardsigmoid(fc2->forward(torch::relu(fc1->forward(scale))));
+    return scale * x;
+  }
+  nn::Conv2d fc1{nullptr}, fc2{nullptr};
+
+ private:
+  int64_t channels_, squeeze_;
+};
+TORCH_MODULE(SqueezeExcitation);
+
+class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl> {
+ public:
+  explicit InvertedResidualImpl(const BlockConfig& c) : config_(c) { reset(); }
+  void reset() override {
+    const auto& c = config_;
+    use_residual_ = c.stride == 1 && c.in == c.out;
+    auto act = c.hardswish ? ActivationKind::hardswish : ActivationKind::relu;
+    block = nn::Sequential();
+    if (c.expanded != c.in) block->push_back(conv_norm_act(c.in, c.expanded, 1, 1, 1, act));
+    block->push_back(conv_norm_act(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, act));
+    if (c.se) block->push_back(SqueezeExcitation(c.expanded, make_divisible(c.expanded / 4)));
+    block->push_back(conv_norm_act(c.expanded, c.out, 1, 1, 1, std::nullopt));
+    register_module("block", block);
+  }
+  torch::Tensor forward(torch::Tensor x) { return run(x, nullptr, ""); }
+  torch::Tensor run(const torch::Tensor& x, Tracer* tracer, const std::string& prefix) {
+    torch::Tensor y = x;
+    if (tracer) {
+      for (size_t i = 0; i < block->size(); ++i) {
+        std::string name = prefix + ".block." + std::to_string(i);
+        auto child = block->ptr(i);
+        if (auto seq = std::dynamic_pointer_cast<nn::SequentialImpl>(child)) {
+          nn::Sequential s(seq);
+          y = run_traced(s, y, *tracer, name);
+        } else {
+          auto out = child->as<SqueezeExcitationImpl>()->forward(y);
+          tracer->record(name, *child, y, out);
+          y = out;
+        }
+      }
+    } else {
+      y = block->forward(x);
+    }
+    return use_residual_ ? y + x : y;
+  }
+  nn::Sequential block{nullptr};
+
+ private:
+  BlockConfig config_;
+  bool use_residual_ = false;
+};
+TORCH_MODULE(InvertedResidual);
+
+void init_like_torchvision(nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : model.modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut);
+      if (conv->bias.defined()) nn::init::zeros_(conv->bias);
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    } else if (auto* linear = m->as<nn::Linear>()) {
+      nn::init::normal_(linear->weight, 0, 0.01);
+      nn::init::zeros_(linear->bias);
+    }
+  }
+}
+
+}  // namespace
+
+MobileNetV3Options MobileNetV3Options::from_json(const nlohmann::json& c) {
+  MobileNetV3Options o;
+  o.arch = c.at("name").get<std::string>();
+  o.num_classes = c.at("num_classes").get<int64_t>();
+  o.dropout = c.at("dropout").get<double>();
+  o.fine_tune = FineTuneOptions::from_json(c);
+  return o;
+}
+
+MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o) {
+  bool large = o.arch == "mobilenet_v3_large";
+  if (!large && o.arch != "mobilenet_v3_small")
+    throw ConfigError("unknown MobileNetV3 variant \"" + o.arch + "\"");
+  const auto& blocks = large ? large_blocks() : small_blocks();
+  const int64_t last_channel = large ? 1280 : 1024;
+  features = nn::Sequential();
+  features->push_back(conv_norm_act(3, blocks.front().in, 3, 2, 1, ActivationKind::hardswish));
+  for (const auto& b : blocks) features->push_back(InvertedResidual(b));
+  const int64_t last_in = blocks.back().out, last_out = 6 * last_in;
+  features->push_back(conv_norm_act(last_in, last_out, 1, 1, 1, ActivationKind::hardswish));
+  classifier = nn::Sequential(
+      nn::Linear(last_out, last_channel), Activation(ActivationKind::hardswish),
+      nn::Dropout(nn::DropoutOptions(o.dropout)), nn::Linear(last_channel, o.num_classes));
+  register_module("features", features);
+  register_module("classifier", classifier);
+  init_like_torchvision(*this);
+  apply_fine_tuning(o.fine_tune);
+}
+
+torch::Tensor MobileNetV3Impl::run(torch::Tensor x, Tracer* tracer) {
+  if (!tracer) {
+    x = features->forward(x);
+  } else {
+    for (size_t i = 0; i < features->size(); ++i) {
+      std::string name = "features." + std::to_string(i);
+      if (auto* block = features->ptr(i)->as<InvertedResidualImpl>()) {
+        x = block->run(x, tracer, name);
+      } else {
+        nn::Sequential s(std::dynamic_pointer_cast<nn::SequentialImpl>(features->ptr(i)));
+        x = run_traced(s, x, *tracer, name);
+      }
+    }
+  }
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return tracer ? run_traced(classifier, x, *tracer, "classifier") : classifier->forward(x);
+}
+
+torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) {
+  return run(x, nullptr);
+}
+torch::Tensor MobileNetV3Impl::forward_traced(torch::Tensor x, Tracer& tracer) {
+  return run(x, &tracer);
+}
+
+int MobileNetV3Impl::backbone_stage(const std::string& name) const {
+  const std::string prefix = "features.";
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  return std::stoi(name.substr(prefix.size()));
+}
+
+namespace {
+ModelSpec mobilenet_spec(const std::string& name, const std::string& description) {
+  using config::Rule;
+  ModelSpec spec;
+  spec.name = name;
+  spec.description = description;
+  spec.defaults = {{"dropout", 0.2}};
+  spec.rules = {{"dropout", Rule::range(0, 0.99)}};
+  add_pretrained_keys(spec);
+  spec.create = [](const nlohmann::json& c) -> ModelPtr {
+    return MobileNetV3(MobileNetV3Options::from_json(c)).ptr();
+  };
+  return spec;
+}
+}  // namespace
+
+ModelSpec mobilenet_v3_small_spec() {
+  return mobilenet_spec("mobilenet_v3_small", "torchvision MobileNetV3-Small (ImageNet weights)");
+}
+ModelSpec mobilenet_v3_large_spec() {
+  return mobilenet_spec("mobilenet_v3_large", "torchvision MobileNetV3-Large (ImageNet weights)");
+}
+
+}  // namespace garbage::models

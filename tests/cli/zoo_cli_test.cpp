@@ -1,0 +1,75 @@
+// `--model NAME --weights FILE` for eval and summary: any weight file runs without a checkpoint.
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "../support/synthetic_data.hpp"
+#include "garbage/io/to_torch.hpp"
+#include "garbage/io/weights_file.hpp"
+#include "garbage/models/classifier.hpp"
+#include "garbage/models/registry.hpp"
+
+namespace garbage {
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string output;
+};
+
+Run run_garbage(const std::string& args) {
+  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + GARBAGE_BINARY + " " + args + " 2>&1";
+  Run r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), buf.size(), pipe)) r.output += buf.data();
+  int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(ZooCli, SummaryOfARegistryModel) {
+  auto r = run_garbage("summary --model resnet18 --num-classes 6");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("total params: 11,179,590"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("layer4.1.bn2"), std::string::npos);
+  auto bad = run_garbage("summary --model resnet18 --config x.json");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+}
+
+TEST(ZooCli, EvalRunsAWeightFileWithTheDataSetsClasses) {
+  testing::TempDir dir("zoo-cli");
+  testing::write_synthetic_dataset(dir / "data", 3, 8, 48);
+  auto model = models::create_model(
+      models::resolve_model_config({{"name", "mobilenet_v3_small"}, {"num_classes", 3}}, "test"));
+  io::StateDict tensors;
+  for (const auto& p : model->named_parameters())
+    tensors.emplace_back(p.key(), io::from_torch(p.value()));
+  for (const auto& b : model->named_buffers())
+    tensors.emplace_back(b.key(), io::from_torch(b.value()));
+  auto weights = dir / "mnv3.safetensors";
+  io::write_safetensors(weights, tensors);
+
+  auto r = run_garbage("eval --model mobilenet_v3_small --weights " + weights.string() +
+                       " --data " + (dir / "data").string() + " --split test --report " +
+                       (dir / "report.json").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "report.json")) << r.output;
+
+  // A head for another number of classes cannot label this data set.
+  auto wrong = run_garbage("eval --model mobilenet_v3_small --weights " + weights.string() +
+                           " --num-classes 5 --data " + (dir / "data").string());
+  EXPECT_NE(wrong.code, 0) << wrong.output;
+  auto both = run_garbage("eval --checkpoint " + weights.string() + " --model resnet18 --weights " +
+                          weights.string());
+  EXPECT_EQ(both.code, 2) << both.output;
+}
+
+}  // namespace
+}  // namespace garbage
