@@ -109,6 +109,8 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
 
 }  // namespace garbage::eval
 
+#include <spdlog/spdlog.h>
+
 #include "garbage/core/json_io.hpp"
 #include "garbage/report/plots.hpp"
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"

@@ -44,12 +44,9 @@ struct TrainRequest {
   bool resume = false;                   ///< continue from out_dir/last.pt
   TrainHooks hooks;
   std::shared_ptr<Collective> collective;  ///< null: single process
-<<<<<<< HEAD
-=======
   /// Adds train.log in the run folder to the global logger. Off when several trainings share a
   /// process (sweep workers): spdlog's sink list is not safe to change while others log.
   bool log_file = true;
->>>>>>> sweep
 };
 
 struct TrainResult {
