@@ -25,8 +25,9 @@ bool ProgressBar::stderr_is_terminal() {
   return isatty(STDERR_FILENO) == 1;
 }
 
-ProgressBar::ProgressBar(int64_t total, std::string label, std::string unit)
+ProgressBar::ProgressBar(int64_t total, std::string label, std::string unit, int64_t initial)
     : total_(std::max<int64_t>(total, 1)),
+      initial_(initial),
       label_(std::move(label)),
       unit_(std::move(unit)),
       start_(std::chrono::steady_clock::now()),
@@ -61,7 +62,7 @@ void ProgressBar::finish(const std::string& status) {
 
 void ProgressBar::draw(int64_t done, const std::string& status, bool final) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double rate = elapsed > 0 ? done / elapsed : 0.0;
+  double rate = elapsed > 0 ? (done - initial_) / elapsed : 0.0;
   double eta = rate > 0 ? (total_ - done) / rate : 0.0;
   char rate_text[48];
   std::snprintf(rate_text, sizeof rate_text, "%.1f %s/s", rate, unit_.c_str());

@@ -14,11 +14,15 @@ int configure_threads(int requested) {
   return at::get_num_threads();
 }
 
+unsigned long long splitmix64(unsigned long long x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
 unsigned long long mix_seed(unsigned long long a, unsigned long long b) {
-  unsigned long long z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
+  return splitmix64(a + 0x9E3779B97F4A7C15ULL * b);
 }
 
 }  // namespace garbage

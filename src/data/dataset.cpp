@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/core/runtime.hpp"
 
 namespace garbage::data {
 namespace fs = std::filesystem;
@@ -33,16 +34,9 @@ fs::path trashnet_split_file(const fs::path& root, Split split) {
   return root / (std::string(kTrashnetSplitPrefix) + to_string(split) + ".txt");
 }
 
-// splitmix64 finaliser: decorrelates nearby seeds (seed, seed+1, class 0, class 1, ...).
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
+// splitmix64 decorrelates nearby seeds (seed, seed+1, class 0, class 1, ...).
 uint64_t class_seed(uint64_t seed, size_t class_index) {
-  return mix(mix(seed) ^ class_index);
+  return splitmix64(splitmix64(seed) ^ class_index);
 }
 
 bool is_image_file(const fs::path& path) {

@@ -9,16 +9,10 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/core/runtime.hpp"
 
 namespace garbage::data {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 void check_share(int64_t size, int64_t rank, int64_t world) {
   if (size < 0) throw ConfigError("sampler size must be >= 0, got " + std::to_string(size));

@@ -314,12 +314,13 @@ class Trainer {
     model_->train();
     train_loader_->start_epoch(state_.epoch, state_.step);
     ProgressBar bar(train_loader_->batches_per_epoch(),
-                    fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch");
+                    fmt::format("epoch {}/{}", state_.epoch + 1, cfg_.epochs), "batch",
+                    state_.step);
     std::vector<torch::Tensor> params;  // frozen parameters never get gradients
     for (const auto& p : model_->parameters())
       if (p.requires_grad()) params.push_back(p);
-    auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
-        cfg_.label_smoothing);
+    auto loss_options =
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling

@@ -1,36 +1,19 @@
 // End-to-end checks of the garbage executable: exit codes and one-line errors.
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
+
+#include "../support/run_cli.hpp"
 
 #include "../support/train_fixture.hpp"
 
 namespace fs = std::filesystem;
 using garbage::testing::TempDir;
 
+using garbage::testing::run_garbage;
+
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string output;  // stdout + stderr
-};
-
-Run run_garbage(const std::string& args) {
-  std::string cmd = std::string(GARBAGE_BINARY) + " " + args + " 2>&1";
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), buf.size(), pipe)) r.output += buf.data();
-  int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;

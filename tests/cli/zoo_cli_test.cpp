@@ -1,13 +1,9 @@
 // `--model NAME --weights FILE` for eval and summary: any weight file runs without a checkpoint.
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/run_cli.hpp"
 #include "../support/synthetic_data.hpp"
 #include "garbage/io/to_torch.hpp"
 #include "garbage/io/weights_file.hpp"
@@ -15,24 +11,9 @@
 #include "garbage/models/registry.hpp"
 
 namespace garbage {
+using garbage::testing::run_garbage;
+
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string output;
-};
-
-Run run_garbage(const std::string& args) {
-  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + GARBAGE_BINARY + " " + args + " 2>&1";
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), buf.size(), pipe)) r.output += buf.data();
-  int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 TEST(ZooCli, SummaryOfARegistryModel) {
   auto r = run_garbage("summary --model resnet18 --num-classes 6");

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the data tests: a self-deleting temp folder and synthetic images.
+// Helpers shared by the data tests: synthetic images (TempDir comes from tests/support).
 
 #include <atomic>
 #include <chrono>
@@ -10,30 +10,9 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "../support/synthetic_data.hpp"
+
 namespace garbage::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = std::filesystem::temp_directory_path() /
-            ("garbage_test_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// A BGR image whose pixels depend on position and `seed`, so crops and flips are detectable.
 inline cv::Mat pattern_bgr(int width, int height, int seed = 0) {

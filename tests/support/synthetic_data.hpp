@@ -15,7 +15,7 @@ namespace garbage::testing {
 /// A uniquely named folder under the system temp dir, removed with the object.
 class TempDir {
  public:
-  explicit TempDir(const std::string& tag) {
+  explicit TempDir(const std::string& tag = "test") {
     static std::random_device rd;
     path_ = std::filesystem::temp_directory_path() /
             ("garbage-" + tag + "-" + std::to_string(rd()) + std::to_string(rd()));
@@ -28,6 +28,7 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
   std::filesystem::path operator/(const std::string& child) const { return path_ / child; }
 
  private:

@@ -1,14 +1,11 @@
 // `garbage sweep` end to end on synthetic images: a tiny real sweep (3 trials x 2 epochs), its
 // report, and the CLI's config errors.
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "../support/run_cli.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/json_io.hpp"
 #include "sweep_fixture.hpp"
@@ -17,27 +14,7 @@ namespace fs = std::filesystem;
 using garbage::testing::TempDir;
 using nlohmann::json;
 
-namespace {
-
-struct Run {
-  int code = -1;
-  std::string output;
-};
-
-Run run_garbage(const std::string& args, bool with_stderr = true) {
-  std::string cmd =
-      std::string(GARBAGE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), buf.size(), pipe)) r.output += buf.data();
-  int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-}  // namespace
+using garbage::testing::run_garbage;
 
 TEST(SweepCli, TinySweepOnSyntheticDataAndItsReport) {
   TempDir dir("sweep-cli");

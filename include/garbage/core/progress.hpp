@@ -11,8 +11,9 @@ namespace garbage {
 
 class ProgressBar {
  public:
-  /// `total` units of work; `label` prefixes every line. Draws on stderr.
-  ProgressBar(int64_t total, std::string label, std::string unit = "it");
+  /// `total` units of work, `initial` of them already done (a resumed epoch); `label` prefixes
+  /// every line. Draws on stderr. Rate and ETA count only the work done by this bar.
+  ProgressBar(int64_t total, std::string label, std::string unit = "it", int64_t initial = 0);
   ~ProgressBar();
 
   /// Sets the amount done and a free-form status (e.g. "loss 0.53"). Thread safe; redraws at most
@@ -27,6 +28,7 @@ class ProgressBar {
   void draw(int64_t done, const std::string& status, bool final);
 
   int64_t total_;
+  int64_t initial_;
   std::string label_, unit_;
   std::chrono::steady_clock::time_point start_, last_draw_;
   int last_quarter_ = 0;
