@@ -83,6 +83,14 @@ void check_all_tensors(const PickleValuePtr& root, const std::string& context) {
   for (const auto* t : tensors) t->check_bounds(context);
 }
 
+/// The value a persistent id resolves to: a reference to a (possibly shared) storage.
+PickleValuePtr storage_value(const std::shared_ptr<Storage>& storage) {
+  auto v = std::make_shared<PickleValue>();
+  v->kind = Kind::storage;
+  v->storage = storage;
+  return v;
+}
+
 PickleValuePtr read_zip_object(const std::vector<uint8_t>& bytes, const std::string& context) {
   ZipReader zip(bytes.data(), bytes.size(), context);
   const ZipEntry* pkl = nullptr;
@@ -130,10 +138,7 @@ PickleValuePtr read_zip_object(const std::vector<uint8_t>& bytes, const std::str
     } else if (storage->dtype != id.dtype) {
       throw Error(context + ": storage " + id.key + " is viewed as two different types");
     }
-    auto v = std::make_shared<PickleValue>();
-    v->kind = Kind::storage;
-    v->storage = storage;
-    return v;
+    return storage_value(storage);
   };
   auto [data, size] = zip.read(*pkl);
   size_t pos = 0;
@@ -178,10 +183,7 @@ PickleValuePtr read_legacy_object(const std::vector<uint8_t>& bytes, const std::
     } else if (storage->dtype != id.dtype) {
       throw Error(context + ": storage " + id.key + " is viewed as two different types");
     }
-    auto v = std::make_shared<PickleValue>();
-    v->kind = Kind::storage;
-    v->storage = storage;
-    return v;
+    return storage_value(storage);
   };
   auto root = unpickle(data, bytes.size(), pos, loader, context);
   auto keys = unpickle(data, bytes.size(), pos, nullptr, context);
