@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -145,9 +146,13 @@ TEST(SweepStorage, TwoProcessesNeverDuplicateATrialAndRespectRunCap) {
     children.push_back(fork_child([&, c] {
       auto storage = sweep::open_storage(url(dir));
       std::ofstream log(dir / ("ran-" + std::to_string(c) + ".txt"));
+      std::mutex log_mutex;  // both worker threads of this process write to the one stream
       auto curve = garbage::testing::curve_trial(smooth_curve, 3ms);
       sweep::TrialFn trial = [&](sweep::TrialContext& ctx) {
-        log << ctx.trial.id << "\n" << std::flush;
+        {
+          std::lock_guard<std::mutex> lock(log_mutex);
+          log << ctx.trial.id << "\n" << std::flush;
+        }
         curve(ctx);
       };
       sweep::run_sweep(*storage, config, run_options(dir, "two", 2), trial);
