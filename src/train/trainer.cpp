@@ -226,12 +226,12 @@ class Trainer {
         train_.cache->size(), cfg_.seed, collective_->rank(), collective_->world_size());
     train_loader_ =
         std::make_unique<data::BatchLoader>(train_.cache, cfg_.transform, sampler, train_opts);
-    eval_options_ = train_opts;
-    eval_options_.train = false;
-    eval_options_.batch_size = cfg_.eval_batch_size;
+    data::LoaderOptions eval_options = train_opts;
+    eval_options.train = false;
+    eval_options.batch_size = cfg_.eval_batch_size;
     val_loader_ = std::make_unique<data::BatchLoader>(
         val_.cache, cfg_.transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
-        eval_options_);
+        eval_options);
   }
 
   void build_model() {
@@ -472,7 +472,6 @@ class Trainer {
   data::SplitData train_, val_;
   std::vector<std::string> class_names_;
   std::unique_ptr<data::BatchLoader> train_loader_, val_loader_;
-  data::LoaderOptions eval_options_;
   models::ModelPtr model_;
   std::unique_ptr<OptimizerWithGroups> optimizer_;
   LoopState state_;
