@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
+#include "garbage/cli/model_source_options.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/eval/evaluate.hpp"
 
@@ -11,8 +12,8 @@ namespace garbage::cli {
 
 void add_eval_command(CLI::App& app) {
   struct Options {
-    std::string checkpoint, split = "test", data, report, model, weights;
-    int64_t num_classes = 0;
+    eval::ModelSource source;
+    std::string split = "test", data, report, grid;
     double min_accuracy = -1;
     int threads = 0;
     int64_t batch = 0;
@@ -25,24 +26,9 @@ void add_eval_command(CLI::App& app) {
   garbage eval --checkpoint best.pt --min-accuracy 0.86   # exit 3 when below: for CI gates
   garbage eval --model resnet18 --weights my_finetuned_resnet18.pth   # any torchvision file
 
-With --model/--weights the model comes from the registry, the images get torchvision's
-preprocessing (shorter side 256, center crop 224, ImageNet mean/std) and the labels are the data
-set's classes in order; the file's head must have one output per class.)");
-  auto* checkpoint = cmd->add_option("-k,--checkpoint", opts->checkpoint,
-                                     "checkpoint written by garbage train")
-                         ->check(CLI::ExistingFile);
-  auto* model = cmd->add_option("-m,--model", opts->model,
-                                "registry model for --weights (e.g. resnet18, mobilenet_v3_small)");
-  auto* weights = cmd->add_option("-w,--weights", opts->weights,
-                                  "weight file (torch.save zip/legacy or safetensors) for --model")
-                      ->check(CLI::ExistingFile);
-  cmd->add_option("--num-classes", opts->num_classes,
-                  "classes of the --weights head (default: read from the file)")
-      ->check(CLI::PositiveNumber)
-      ->needs(model);
-  checkpoint->excludes(model)->excludes(weights);
-  model->needs(weights);
-  weights->needs(model);
+With --model/--weights the labels are the data set's classes in order; the file's head must have
+one output per class.)" + std::string("\n\n") + kModelSourceHelp);
+  add_model_source_options(*cmd, opts->source, /*weights_required=*/true);
   cmd->add_option("-s,--split", opts->split, "split to score")
       ->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("-d,--data", opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");
@@ -56,13 +42,9 @@ set's classes in order; the file's head must have one output per class.)");
   cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([opts] {
-    if (opts->checkpoint.empty() && opts->model.empty())
-      throw ConfigError("eval: give --checkpoint, or --model with --weights");
+    opts->source.validate("eval");
     eval::EvalRequest request;
-    request.checkpoint = opts->checkpoint;
-    request.model_name = opts->model;
-    request.weights = opts->weights;
-    request.num_classes = opts->num_classes;
+    request.model = opts->source;
     request.split = data::parse_split(opts->split);
     if (!opts->data.empty()) request.data_root = opts->data;
     request.threads = opts->threads;

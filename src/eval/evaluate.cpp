@@ -8,9 +8,8 @@
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
+#include "garbage/eval/inference.hpp"
 #include "garbage/models/classifier.hpp"
-#include "garbage/models/pretrained.hpp"
-#include "garbage/train/checkpoint.hpp"
 
 namespace garbage::eval {
 
@@ -48,37 +47,23 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
 
 EvalReport evaluate_checkpoint(const EvalRequest& request) {
   int threads = configure_threads(request.threads);
-  const bool standalone = !request.model_name.empty();
-  models::ModelPtr model;
-  nlohmann::json doc, meta;
-  std::string source;
-  if (standalone) {
-    auto loaded = models::load_standalone_model(request.model_name, request.weights,
-                                                request.num_classes);
-    model = loaded.model;
-    doc = loaded.document;
-    source = request.weights.string();
-  } else {
-    auto loaded = train::load_checkpoint(request.checkpoint);
-    model = loaded.model;
-    meta = loaded.state.meta;
-    doc = meta.at("config");
-    source = request.checkpoint.string();
-  }
-  auto cfg = config::make_train_config(doc);
+  auto loaded = load_inference_model(request.model);
+  const bool standalone = loaded.standalone();
+  auto& model = loaded.model;
+  auto cfg = config::make_train_config(loaded.document);
   cfg.dataset.root = config::resolve_data_root(request.data_root, cfg.dataset.root);
   cfg.dataset.subset = 1.0;  // a gate must see the whole split
 
   auto split = data::load_split(cfg.dataset, request.split, cfg.transform.resize, threads);
   // A bare weight file names no classes: the data set's, in its order, are the labels.
-  auto class_names = standalone ? split.cache->class_names
-                                : meta.at("class_names").get<std::vector<std::string>>();
-  if (standalone && doc["model"].value("num_classes", int64_t{0}) !=
-                        static_cast<int64_t>(class_names.size()))
-    throw DataError(source + ": the model has " +
-                    std::to_string(doc["model"].value("num_classes", int64_t{0})) +
-                    " classes but the data set " + cfg.dataset.root + " has " +
-                    std::to_string(class_names.size()));
+  if (standalone) {
+    if (loaded.num_classes() != static_cast<int64_t>(split.cache->class_names.size()))
+      throw DataError(loaded.source + ": the model has " + std::to_string(loaded.num_classes()) +
+                      " classes but the data set " + cfg.dataset.root + " has " +
+                      std::to_string(split.cache->class_names.size()));
+    loaded.class_names = split.cache->class_names;
+  }
+  const auto& class_names = loaded.class_names;
   if (split.cache->class_names != class_names)
     throw DataError(cfg.dataset.root + ": the data set's classes do not match the checkpoint's (" +
                     std::to_string(split.cache->class_names.size()) + " vs " +
@@ -97,11 +82,12 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
   report.class_names = class_names;
   report.evaluation = evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
                                "eval " + data::to_string(request.split));
-  report.json = {{standalone ? "weights" : "checkpoint", source},
+  report.paths = split.cache->paths;
+  report.json = {{standalone ? "weights" : "checkpoint", loaded.source},
                  {"split", data::to_string(request.split)},
                  {"data_root", cfg.dataset.root},
-                 {"model", doc.at("model")},
-                 {"epoch", standalone ? -1 : meta.value("epoch", -1)},
+                 {"model", loaded.document.at("model")},
+                 {"epoch", standalone ? -1 : loaded.meta.value("epoch", -1)},
                  {"skipped_files", split.cache->bad_files + split.index.missing_files},
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
   return report;

@@ -411,7 +411,7 @@ class Trainer {
 
   std::optional<double> evaluate_test() {
     eval::EvalRequest request;
-    request.checkpoint = run_dir_ / "best.pt";
+    request.model.checkpoint = run_dir_ / "best.pt";
     request.split = data::Split::test;
     request.data_root = cfg_.dataset.root;
     request.threads = threads_;

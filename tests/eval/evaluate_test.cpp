@@ -18,7 +18,7 @@ TEST(Evaluate, CheckpointReportHasPerClassMetricsConfusionAndPng) {
   garbage::train::run_training(req);
 
   garbage::eval::EvalRequest er;
-  er.checkpoint = dir / "run" / "best.pt";
+  er.model.checkpoint = dir / "run" / "best.pt";
   er.split = garbage::data::Split::test;
   er.threads = 2;
   auto report = garbage::eval::evaluate_checkpoint(er);

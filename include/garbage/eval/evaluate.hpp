@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "garbage/data/dataset.hpp"
+#include "garbage/eval/inference.hpp"
 #include "garbage/eval/metrics.hpp"
 #include "garbage/models/registry.hpp"
 
@@ -29,21 +30,17 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
                     const std::string& progress_label = "");
 
 struct EvalRequest {
-  std::filesystem::path checkpoint;
+  ModelSource model;  ///< a checkpoint, or a registry model with a weight file
   data::Split split = data::Split::test;
   std::optional<std::string> data_root;  ///< --data
   int threads = 0;                       ///< 0: all cores
   int64_t batch_size = 0;                ///< 0: the checkpoint's eval_batch_size
-  /// Instead of a checkpoint: a registry model with a weight file (`--model NAME --weights F`),
-  /// torchvision preprocessing and the data set's class names.
-  std::string model_name;
-  std::filesystem::path weights;
-  int64_t num_classes = 0;  ///< 0: from the weight file's head
 };
 
 struct EvalReport {
   Evaluation evaluation;
   std::vector<std::string> class_names;
+  std::vector<std::string> paths;  ///< image file of each dataset index (Evaluation::indices)
   nlohmann::json json;  ///< full report: checkpoint, split, data root, metrics
 };
 
