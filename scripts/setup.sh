@@ -20,6 +20,7 @@ packages=(
   libtorch-dev libopenblas0          # libtorch; OpenBLAS so Linear layers avoid reference BLAS
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libsqlite3-dev                     # sweep storage
+  libonnx-dev libprotobuf-dev        # ONNX export
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh
 )
@@ -28,6 +29,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js runs onnxruntime-node, which checks and benchmarks ONNX exports. A machine may already
+# have it from another source (NodeSource's nodejs bundles npm and conflicts with Debian's npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "setup: installing ${missing[*]}"
@@ -47,6 +51,13 @@ if ((data)) && [[ ! -e data/trashnet ]]; then
   else
     scripts/get_trashnet.sh data/trashnet
   fi
+fi
+
+# onnxruntime-node from npm (its CPU library ships in the package; the install script only fetches
+# GPU extras, hence --ignore-scripts): the reference runtime for ONNX export checks and benchmarks.
+if [[ ! -d tools/onnxruntime/node_modules/onnxruntime-node ]]; then
+  (cd tools/onnxruntime && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+    echo "setup: warning: npm could not install onnxruntime-node; ONNX runtime checks will be skipped" >&2
 fi
 
 if ((build)); then

@@ -13,7 +13,7 @@ namespace garbage::cli {
 void add_eval_command(CLI::App& app) {
   struct Options {
     eval::ModelSource source;
-    std::string split = "test", data, report, grid;
+    std::string split = "test", data, report, grid, save_tensors;
     double min_accuracy = -1;
     int threads = 0;
     int64_t batch = 0;
@@ -27,13 +27,17 @@ void add_eval_command(CLI::App& app) {
   garbage eval --model resnet18 --weights my_finetuned_resnet18.pth   # any torchvision file
 
 With --model/--weights the labels are the data set's classes in order; the file's head must have
-one output per class.)" + std::string("\n\n") + kModelSourceHelp);
+one output per class.)" +
+              std::string("\n\n") + kModelSourceHelp);
   add_model_source_options(*cmd, opts->source, /*weights_required=*/true);
   cmd->add_option("-s,--split", opts->split, "split to score")
       ->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("-d,--data", opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");
   cmd->add_option("-r,--report", opts->report,
                   "write the JSON report here (and a confusion-matrix PNG beside it)");
+  cmd->add_option("--save-tensors", opts->save_tensors,
+                  "write the preprocessed inputs, labels and logits to this folder (raw float32 "
+                  "+ tensors.json), e.g. to score an ONNX export on the same tensors");
   cmd->add_option("--min-accuracy", opts->min_accuracy,
                   "exit with code 3 when accuracy is below this fraction (0..1)")
       ->check(CLI::Range(0.0, 1.0));
@@ -45,6 +49,7 @@ one output per class.)" + std::string("\n\n") + kModelSourceHelp);
     opts->source.validate("eval");
     eval::EvalRequest request;
     request.model = opts->source;
+    request.save_tensors = opts->save_tensors;
     request.split = data::parse_split(opts->split);
     if (!opts->data.empty()) request.data_root = opts->data;
     request.threads = opts->threads;

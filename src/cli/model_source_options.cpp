@@ -10,9 +10,9 @@ preprocessing (shorter side 256, center crop 224, ImageNet mean/std); the file's
 number of classes unless --num-classes is given.)";
 
 void add_model_source_options(CLI::App& cmd, eval::ModelSource& source, bool weights_required) {
-  auto* checkpoint = cmd.add_option("-k,--checkpoint", source.checkpoint,
-                                    "checkpoint written by garbage train")
-                         ->check(CLI::ExistingFile);
+  auto* checkpoint =
+      cmd.add_option("-k,--checkpoint", source.checkpoint, "checkpoint written by garbage train")
+          ->check(CLI::ExistingFile);
   auto* model = cmd.add_option("-m,--model", source.model_name,
                                "registry model (e.g. resnet18, mobilenet_v3_small)");
   auto* weights = cmd.add_option("-w,--weights", source.weights,

@@ -1,9 +1,12 @@
 #include "garbage/eval/evaluate.hpp"
 
+#include <fstream>
+
 #include <torch/torch.h>
 
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
+#include "garbage/core/json_io.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
@@ -14,7 +17,7 @@
 namespace garbage::eval {
 
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
-                    const std::string& progress_label) {
+                    const std::string& progress_label, const BatchObserver& observer) {
   c10::InferenceMode guard;
   bool was_training = model.is_training();
   model.eval();
@@ -26,6 +29,7 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   int64_t done = 0;
   while (auto batch = loader.next()) {
     auto logits = model.forward(batch->images);
+    if (observer) observer(batch->images, logits);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch->labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -44,6 +48,53 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   out.metrics = compute_metrics(out.targets, out.predictions, num_classes, loss_sum);
   return out;
 }
+
+namespace {
+
+/// Streams eval inputs and logits to raw float32 files plus a JSON description.
+class TensorSaver {
+ public:
+  explicit TensorSaver(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  BatchObserver observer() {
+    std::filesystem::create_directories(dir_);
+    inputs_.open(dir_ / "inputs.bin", std::ios::binary | std::ios::trunc);
+    logits_.open(dir_ / "logits.bin", std::ios::binary | std::ios::trunc);
+    if (!inputs_ || !logits_) throw Error(dir_.string() + ": cannot write tensors there");
+    return [this](const torch::Tensor& images, const torch::Tensor& logits) {
+      append(inputs_, images);
+      append(logits_, logits);
+      input_shape_ = images.sizes().vec();
+      count_ += images.size(0);
+    };
+  }
+  void finish(const std::vector<int64_t>& targets, const std::vector<std::string>& classes) {
+    inputs_.close();
+    logits_.close();
+    if (!inputs_ || !logits_) throw Error(dir_.string() + ": writing tensors failed");
+    input_shape_[0] = count_;
+    write_json_atomic(dir_ / "tensors.json",
+                      {{"inputs", "inputs.bin"},
+                       {"input_shape", input_shape_},
+                       {"logits", "logits.bin"},
+                       {"logits_shape", {count_, static_cast<int64_t>(classes.size())}},
+                       {"dtype", "float32, little-endian, NCHW"},
+                       {"labels", targets},
+                       {"class_names", classes}});
+  }
+
+ private:
+  static void append(std::ofstream& out, const torch::Tensor& t) {
+    // Channels-last batches are written in NCHW order, the layout ONNX models take.
+    auto c = t.to(torch::kFloat32).contiguous(torch::MemoryFormat::Contiguous);
+    out.write(static_cast<const char*>(c.data_ptr()), c.numel() * sizeof(float));
+  }
+  std::filesystem::path dir_;
+  std::ofstream inputs_, logits_;
+  std::vector<int64_t> input_shape_;
+  int64_t count_ = 0;
+};
+
+}  // namespace
 
 EvalReport evaluate_checkpoint(const EvalRequest& request) {
   int threads = configure_threads(request.threads);
@@ -80,8 +131,11 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
 
   EvalReport report;
   report.class_names = class_names;
+  TensorSaver saver(request.save_tensors);
   report.evaluation = evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
-                               "eval " + data::to_string(request.split));
+                               "eval " + data::to_string(request.split),
+                               request.save_tensors.empty() ? BatchObserver() : saver.observer());
+  if (!request.save_tensors.empty()) saver.finish(report.evaluation.targets, class_names);
   report.paths = split.cache->paths;
   report.json = {{standalone ? "weights" : "checkpoint", loaded.source},
                  {"split", data::to_string(request.split)},

@@ -1,7 +1,7 @@
 #include "garbage/eval/inference.hpp"
 
-#include <torch/torch.h>
 #include <spdlog/spdlog.h>
+#include <torch/torch.h>
 
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
@@ -36,13 +36,12 @@ InferenceModel load_inference_model(const ModelSource& source) {
   source.validate("load");
   InferenceModel out;
   if (!source.model_name.empty()) {
-    auto loaded = models::load_standalone_model(source.model_name, source.weights,
-                                                source.num_classes);
+    auto loaded =
+        models::load_standalone_model(source.model_name, source.weights, source.num_classes);
     out.model = loaded.model;
     out.document = loaded.document;
     out.source = source.weights.empty() ? "--model " + source.model_name : source.weights.string();
-    out.class_names =
-        numbered_classes(out.document.at("model").value("num_classes", int64_t{0}));
+    out.class_names = numbered_classes(out.document.at("model").value("num_classes", int64_t{0}));
   } else {
     auto loaded = train::load_checkpoint(source.checkpoint);
     out.model = loaded.model;
@@ -60,8 +59,8 @@ InferenceModel load_inference_model(const ModelSource& source) {
 bool name_classes_from_data(InferenceModel& model, const std::optional<std::string>& data_root) {
   try {
     data::DatasetOptions opts;
-    opts.root = config::resolve_data_root(
-        data_root, model.document.at("data").value("root", std::string()));
+    opts.root = config::resolve_data_root(data_root,
+                                          model.document.at("data").value("root", std::string()));
     auto names = data::index_split(opts, data::Split::val).class_names;
     if (static_cast<int64_t>(names.size()) != model.num_classes()) return false;
     model.class_names = names;

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "garbage/core/errors.hpp"
+
 namespace garbage::models {
 namespace {
 
@@ -44,6 +46,10 @@ torch::Tensor ClassifierImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   auto y = forward(x);
   tracer.record("model", *this, x, y);
   return y;
+}
+
+std::string ClassifierImpl::emit(GraphBuilder& /*graph*/, const std::string& /*input*/) {
+  throw Error("model " + type_of(*this) + " cannot be exported: it does not describe its graph");
 }
 
 std::vector<ParameterGroup> ClassifierImpl::parameter_groups() {

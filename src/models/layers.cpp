@@ -11,7 +11,7 @@ ActivationKind parse_activation(const std::string& name) {
       {"relu", ActivationKind::relu},           {"gelu", ActivationKind::gelu},
       {"silu", ActivationKind::silu},           {"mish", ActivationKind::mish},
       {"hardswish", ActivationKind::hardswish}, {"sigmoid", ActivationKind::sigmoid},
-      {"identity", ActivationKind::identity}};
+      {"identity", ActivationKind::identity},   {"hardsigmoid", ActivationKind::hardsigmoid}};
   auto it = kinds.find(name);
   if (it == kinds.end()) throw ConfigError("unknown activation \"" + name + "\"");
   return it->second;
@@ -38,12 +38,15 @@ torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
       return torch::sigmoid(x);
     case ActivationKind::identity:
       return x;
+    case ActivationKind::hardsigmoid:
+      return torch::hardsigmoid(x);
   }
   return x;
 }
 
 void ActivationImpl::pretty_print(std::ostream& stream) const {
-  static const char* names[] = {"ReLU", "GELU", "SiLU", "Mish", "Hardswish", "Sigmoid", "Identity"};
+  static const char* names[] = {"ReLU",      "GELU",    "SiLU",     "Mish",
+                                "Hardswish", "Sigmoid", "Identity", "Hardsigmoid"};
   stream << names[static_cast<int>(kind_)];
 }
 

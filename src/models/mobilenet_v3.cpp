@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/graph.hpp"
 #include "garbage/models/layers.hpp"
 
 namespace garbage::models {
@@ -60,20 +61,20 @@ TORCH_MODULE(ConvNormAct);
 
 /// torchvision's Conv2dNormActivation: Conv (no bias) -> BatchNorm -> activation, numbered
 /// like a Sequential so the state_dict keys are "<name>.0.weight", "<name>.1.running_mean", ...
-ConvNormAct conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                          int64_t groups, std::optional<ActivationKind> activation) {
+ConvNormAct conv_norm_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                          std::optional<ActivationKind> activation) {
   ConvNormAct seq(nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
-                                    .stride(stride)
-                                    .padding((kernel - 1) / 2)
-                                    .groups(groups)
-                                    .bias(false)),
-                     nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001).momentum(0.01)));
+                                 .stride(stride)
+                                 .padding((kernel - 1) / 2)
+                                 .groups(groups)
+                                 .bias(false)),
+                  nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001).momentum(0.01)));
   if (activation) seq->push_back(Activation(*activation));
   return seq;
 }
 
 /// Squeeze-and-excitation with a hard-sigmoid gate (torchvision.ops.SqueezeExcitation).
-class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
+class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl>, public GraphEmitter {
  public:
   SqueezeExcitationImpl(int64_t channels, int64_t squeeze)
       : channels_(channels), squeeze_(squeeze) {
@@ -88,6 +89,12 @@ class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
     scale = torch::hardsigmoid(fc2->forward(torch::relu(fc1->forward(scale))));
     return scale * x;
   }
+  std::string emit(GraphBuilder& g, const std::string& x, const std::string& name) override {
+    auto s = g.global_pool(x, GraphBuilder::Reduce::mean);
+    s = g.activation(g.conv(s, *fc1, nullptr, name + ".fc1"), ActivationKind::relu);
+    s = g.activation(g.conv(s, *fc2, nullptr, name + ".fc2"), ActivationKind::hardsigmoid);
+    return g.binary(GraphBuilder::Binary::mul, s, x);
+  }
   nn::Conv2d fc1{nullptr}, fc2{nullptr};
 
  private:
@@ -95,7 +102,7 @@ class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
 };
 TORCH_MODULE(SqueezeExcitation);
 
-class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl> {
+class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl>, public GraphEmitter {
  public:
   explicit InvertedResidualImpl(const BlockConfig& c) : config_(c) { reset(); }
   void reset() override {
@@ -129,6 +136,10 @@ class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl> {
       y = block->forward(x);
     }
     return use_residual_ ? y + x : y;
+  }
+  std::string emit(GraphBuilder& g, const std::string& x, const std::string& name) override {
+    auto y = emit_sequential(g, *block, x, name + ".block");
+    return use_residual_ ? g.binary(GraphBuilder::Binary::add, y, x) : y;
   }
   nn::Sequential block{nullptr};
 
@@ -208,6 +219,12 @@ torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) {
 }
 torch::Tensor MobileNetV3Impl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run(x, &tracer);
+}
+
+std::string MobileNetV3Impl::emit(GraphBuilder& g, const std::string& input) {
+  auto x = emit_sequential(g, *features, input, "features");
+  x = g.flatten(g.global_pool(x, GraphBuilder::Reduce::mean));
+  return emit_sequential(g, *classifier, x, "classifier");
 }
 
 int MobileNetV3Impl::backbone_stage(const std::string& name) const {

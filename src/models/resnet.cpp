@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/graph.hpp"
 
 namespace garbage::models {
 namespace {
@@ -21,7 +22,21 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, boo
 }
 
 /// Squeeze-and-excitation (Hu et al.): GAP -> FC C->C/16 -> ReLU -> FC -> sigmoid, scaling x.
-class SqueezeExciteImpl : public nn::Module {
+using Value = GraphBuilder::Value;
+using Reduce = GraphBuilder::Reduce;
+using Binary = GraphBuilder::Binary;
+
+/// GAP -> Linear -> ReLU -> Linear -> sigmoid -> scale x, shared by SE and RecycleNet's gate.
+Value emit_channel_gate(GraphBuilder& g, const Value& x, const nn::LinearImpl& fc1,
+                        const nn::LinearImpl& fc2, const std::string& name1,
+                        const std::string& name2) {
+  auto s = g.flatten(g.global_pool(x, Reduce::mean));
+  s = g.activation(g.linear(s, fc1, name1), ActivationKind::relu);
+  s = g.activation(g.linear(s, fc2, name2), ActivationKind::sigmoid);
+  return g.binary(Binary::mul, x, g.unflatten_spatial(s));
+}
+
+class SqueezeExciteImpl : public nn::Module, public GraphEmitter {
  public:
   explicit SqueezeExciteImpl(int64_t c) {
     fc1 = register_module("fc1", nn::Linear(nn::LinearOptions(c, reduced(c)).bias(false)));
@@ -32,11 +47,14 @@ class SqueezeExciteImpl : public nn::Module {
     s = torch::sigmoid(fc2->forward(torch::relu(fc1->forward(s))));
     return x * s.view({s.size(0), s.size(1), 1, 1});
   }
+  Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
+    return emit_channel_gate(g, x, *fc1, *fc2, name + ".fc1", name + ".fc2");
+  }
   nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 
 /// CBAM (Woo et al.): channel attention, then spatial attention.
-class CBAMImpl : public nn::Module {
+class CBAMImpl : public nn::Module, public GraphEmitter {
  public:
   explicit CBAMImpl(int64_t c) {
     fc1 = register_module("fc1", nn::Conv2d(nn::Conv2dOptions(c, reduced(c), 1).bias(false)));
@@ -53,11 +71,25 @@ class CBAMImpl : public nn::Module {
     auto pooled = torch::cat({mean, max}, 1);
     return y * torch::sigmoid(spatial->forward(pooled));
   }
+  Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
+    auto mlp = [&](const Value& t) {
+      auto h = g.activation(g.conv(t, *fc1, nullptr, name + ".fc1"), ActivationKind::relu);
+      return g.conv(h, *fc2, nullptr, name + ".fc2");
+    };
+    auto channel = g.binary(Binary::add, mlp(g.global_pool(x, Reduce::mean)),
+                            mlp(g.global_pool(x, Reduce::max)));
+    auto y = g.binary(Binary::mul, x, g.activation(channel, ActivationKind::sigmoid));
+    auto pooled =
+        g.concat_channels({g.reduce_channels(y, Reduce::mean), g.reduce_channels(y, Reduce::max)});
+    auto gate =
+        g.activation(g.conv(pooled, *spatial, nullptr, name + ".spatial"), ActivationKind::sigmoid);
+    return g.binary(Binary::mul, y, gate);
+  }
   nn::Conv2d fc1{nullptr}, fc2{nullptr}, spatial{nullptr};
 };
 
 /// RecycleNet's attention after layer4: channel and spatial gates, fused.
-class RecycleNetAttentionImpl : public nn::Module {
+class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
  public:
   RecycleNetAttentionImpl(int64_t c, std::string fusion) : fusion_(std::move(fusion)) {
     if (fusion_ != "spatial") {
@@ -80,6 +112,22 @@ class RecycleNetAttentionImpl : public nn::Module {
     if (fusion_ == "max") return torch::max(by_channel, by_space);
     return by_channel + by_space;
   }
+  Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
+    Value by_channel, by_space;
+    if (channel_fc1)
+      by_channel = emit_channel_gate(g, x, *channel_fc1, *channel_fc2, name + ".channel_fc1",
+                                     name + ".channel_fc2");
+    if (spatial) {
+      auto gate =
+          g.activation(g.conv(x, *spatial, nullptr, name + ".spatial"), ActivationKind::sigmoid);
+      by_space = g.binary(Binary::mul, x, gate);
+    }
+    if (fusion_ == "channel") return by_channel;
+    if (fusion_ == "spatial") return by_space;
+    if (fusion_ == "mul") return g.binary(Binary::mul, by_channel, by_space);
+    if (fusion_ == "max") return g.binary(Binary::max, by_channel, by_space);
+    return g.binary(Binary::add, by_channel, by_space);
+  }
   nn::Linear channel_fc1{nullptr}, channel_fc2{nullptr};
   nn::Conv2d spatial{nullptr};
 
@@ -88,7 +136,7 @@ class RecycleNetAttentionImpl : public nn::Module {
 };
 
 /// torchvision's BasicBlock (two 3x3 convs) or Bottleneck (1x1, 3x3 with the stride, 1x1 x4).
-class BlockImpl : public nn::Module {
+class BlockImpl : public nn::Module, public GraphEmitter {
  public:
   BlockImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck,
             const std::string& attention) {
@@ -135,6 +183,19 @@ class BlockImpl : public nn::Module {
       }
     }
     return torch::relu(y + identity);
+  }
+
+  Value emit(GraphBuilder& g, const Value& x, const std::string& p) override {
+    auto y = g.activation(g.conv(x, *conv1, bn1.get(), p + ".conv1"), ActivationKind::relu);
+    y = g.conv(y, *conv2, bn2.get(), p + ".conv2");
+    if (conv3) {
+      y = g.activation(y, ActivationKind::relu);
+      y = g.conv(y, *conv3, bn3.get(), p + ".conv3");
+    }
+    if (se) y = se->emit(g, y, p + ".se");
+    if (cbam) y = cbam->emit(g, y, p + ".cbam");
+    Value identity = downsample ? emit_sequential(g, *downsample, x, p + ".downsample") : x;
+    return g.activation(g.binary(Binary::add, y, identity), ActivationKind::relu);
   }
 
   nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
@@ -240,6 +301,19 @@ torch::Tensor ResNetImpl::run(torch::Tensor x, Tracer* t) {
   }
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return traced_step(t, "", "fc", *fc, x, apply(fc));
+}
+
+std::string ResNetImpl::emit(GraphBuilder& g, const std::string& input) {
+  auto x = g.activation(g.conv(input, *conv1, bn1.get(), "conv1"), ActivationKind::relu);
+  x = g.max_pool(x, 3, 2, 1);
+  const std::pair<const char*, nn::ModuleList*> layers[] = {
+      {"layer1", &layer1}, {"layer2", &layer2}, {"layer3", &layer3}, {"layer4", &layer4}};
+  for (const auto& [name, layer] : layers)
+    for (size_t i = 0; i < (*layer)->size(); ++i)
+      x = (*layer)->ptr(i)->as<BlockImpl>()->emit(g, x, name + ("." + std::to_string(i)));
+  if (attention) x = attention->as<RecycleNetAttentionImpl>()->emit(g, x, "attention");
+  x = g.flatten(g.global_pool(x, Reduce::mean));
+  return g.linear(x, *fc, "fc");
 }
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/graph.hpp"
 #include "garbage/models/layers.hpp"
 
 namespace garbage::models {
@@ -61,6 +62,11 @@ torch::Tensor SimpleCNNImpl::forward(torch::Tensor x) {
 
 torch::Tensor SimpleCNNImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run_traced(classifier, run_traced(features, x, tracer, "features"), tracer, "classifier");
+}
+
+std::string SimpleCNNImpl::emit(GraphBuilder& g, const std::string& input) {
+  return emit_sequential(g, *classifier, emit_sequential(g, *features, input, "features"),
+                         "classifier");
 }
 
 namespace {

@@ -2,10 +2,12 @@
 // Running a model over a loader and scoring it.
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <torch/types.h>
 #include <nlohmann/json.hpp>
 
 #include "garbage/data/dataset.hpp"
@@ -25,9 +27,12 @@ struct Evaluation {
   std::vector<int64_t> indices;  ///< dataset index of each row
 };
 
+/// Sees every batch's input and logits (e.g. to save them for another runtime).
+using BatchObserver = std::function<void(const torch::Tensor& images, const torch::Tensor& logits)>;
+
 /// Inference over one epoch of `loader` (eval mode, no autograd).
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
-                    const std::string& progress_label = "");
+                    const std::string& progress_label = "", const BatchObserver& observer = {});
 
 struct EvalRequest {
   ModelSource model;  ///< a checkpoint, or a registry model with a weight file
@@ -35,13 +40,16 @@ struct EvalRequest {
   std::optional<std::string> data_root;  ///< --data
   int threads = 0;                       ///< 0: all cores
   int64_t batch_size = 0;                ///< 0: the checkpoint's eval_batch_size
+  /// When set: write the preprocessed inputs, labels and logits here (raw float32 / JSON), so
+  /// an exported model can be scored on exactly the same tensors in another runtime.
+  std::filesystem::path save_tensors;
 };
 
 struct EvalReport {
   Evaluation evaluation;
   std::vector<std::string> class_names;
   std::vector<std::string> paths;  ///< image file of each dataset index (Evaluation::indices)
-  nlohmann::json json;  ///< full report: checkpoint, split, data root, metrics
+  nlohmann::json json;             ///< full report: checkpoint, split, data root, metrics
 };
 
 /// Loads a checkpoint (or a registry model + weight file), indexes and decodes the split with its

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <opencv2/core.hpp>
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 
 #include "garbage/data/transform.hpp"
 #include "garbage/models/registry.hpp"
@@ -29,9 +29,9 @@ struct ModelSource {
 };
 
 struct InferenceModel {
-  models::ModelPtr model;   ///< eval mode, NCHW parameters
-  nlohmann::json document;  ///< resolved train document (model, preprocess, ...)
-  nlohmann::json meta;      ///< checkpoint header; null for a registry model
+  models::ModelPtr model;                ///< eval mode, NCHW parameters
+  nlohmann::json document;               ///< resolved train document (model, preprocess, ...)
+  nlohmann::json meta;                   ///< checkpoint header; null for a registry model
   std::vector<std::string> class_names;  ///< "class_0".. for a registry model until named
   data::TransformSpec transform;         ///< eval preprocessing: no augmentation
   std::string source;                    ///< the file (or model name) it came from

@@ -10,6 +10,8 @@
 
 namespace garbage::models {
 
+class GraphBuilder;
+
 struct LayerRecord {
   std::string name;
   std::string type;
@@ -43,6 +45,10 @@ class ClassifierImpl : public torch::nn::Module {
   /// Same result as forward(), reporting each layer to `tracer`. The default treats the model
   /// as a single layer; models built from Sequentials report every leaf.
   virtual torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer);
+
+  /// Describes the eval-mode forward pass to an exporter (see graph.hpp); returns the logits
+  /// value. The default refuses: a model that cannot be exported says so by name.
+  virtual std::string emit(GraphBuilder& graph, const std::string& input);
 
   /// Trainable parameters split for the optimizer (e.g. backbone at a lower rate than the head).
   /// The default is one group of every trainable parameter at factor 1.

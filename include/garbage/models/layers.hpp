@@ -7,7 +7,7 @@
 
 namespace garbage::models {
 
-enum class ActivationKind { relu, gelu, silu, mish, hardswish, sigmoid, identity };
+enum class ActivationKind { relu, gelu, silu, mish, hardswish, sigmoid, identity, hardsigmoid };
 
 /// "relu" | "gelu" | "silu" | "mish" (plus hardswish, sigmoid, identity for internal use).
 ActivationKind parse_activation(const std::string& name);

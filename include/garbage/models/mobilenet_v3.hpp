@@ -26,6 +26,7 @@ class MobileNetV3Impl : public FineTunableImpl {
   explicit MobileNetV3Impl(const MobileNetV3Options& options);
   torch::Tensor forward(torch::Tensor x) override;
   torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  std::string emit(GraphBuilder& graph, const std::string& input) override;
   std::string head_name() const override { return "classifier.3"; }
   int backbone_stage(const std::string& name) const override;
   int num_backbone_stages() const override { return static_cast<int>(features->size()); }

@@ -36,6 +36,7 @@ class ResNetImpl : public FineTunableImpl {
   explicit ResNetImpl(const ResNetOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
   torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  std::string emit(GraphBuilder& graph, const std::string& input) override;
   std::string head_name() const override { return "fc"; }
   bool is_new_parameter(const std::string& name) const override;
   int backbone_stage(const std::string& name) const override;

@@ -36,6 +36,7 @@ class SimpleCNNImpl : public ClassifierImpl {
   explicit SimpleCNNImpl(const SimpleCNNOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
   torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  std::string emit(GraphBuilder& graph, const std::string& input) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};

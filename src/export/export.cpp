@@ -1,0 +1,57 @@
+#include "garbage/export/export.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "garbage/core/errors.hpp"
+#include "garbage/core/json_io.hpp"
+#include "garbage/export/onnx_export.hpp"
+
+namespace garbage::exporting {
+
+const std::vector<std::string>& format_names() {
+  static const std::vector<std::string> names = {"onnx", "onnx-fp16"};
+  return names;
+}
+
+Format parse_format(const std::string& name) {
+  const auto& names = format_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<Format>(i);
+  std::string hint = nearest_key(name, names);
+  throw ConfigError("unknown export format \"" + name + "\"" +
+                    (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
+                    "; choose one of onnx, onnx-fp16");
+}
+
+std::string to_string(Format format) {
+  return format_names().at(static_cast<size_t>(format));
+}
+
+nlohmann::json export_model(const ExportRequest& request) {
+  if (request.output.empty()) throw ConfigError("export: --output is required");
+  auto model = eval::load_inference_model(request.model);
+  nlohmann::json out = {{"format", to_string(request.format)},
+                        {"output", request.output.string()},
+                        {"source", model.source},
+                        {"model", model.model_name()},
+                        {"class_names", model.class_names},
+                        {"input_size", model.input_size()}};
+  switch (request.format) {
+    case Format::onnx:
+    case Format::onnx_fp16: {
+      OnnxOptions options;
+      options.fp16 = request.format == Format::onnx_fp16;
+      options.fold_bn = request.fold_bn;
+      auto summary = export_onnx(model, request.output, options);
+      out["opset"] = options.opset;
+      out["nodes"] = summary.nodes;
+      out["initializers"] = summary.initializers;
+      out["folded_batchnorms"] = summary.folded_batchnorms;
+      out["bytes"] = summary.bytes;
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace garbage::exporting
