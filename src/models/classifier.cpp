@@ -17,6 +17,25 @@ std::string type_of(const torch::nn::Module& module) {
   return name;
 }
 
+// Attention modules (squeeze-excitation, CBAM, RecycleNet's gates) are traced as one layer. In
+// all of them the 1x1 convs and Linears act on pooled [C, 1, 1] descriptors and larger convs on
+// the full feature map; CBAM's shared MLP runs twice (avg and max descriptors) and is counted
+// once, an undercount of C*C/8 MACs per block.
+int64_t composite_macs(const torch::nn::Module& module, const torch::Tensor& output) {
+  const int64_t spatial = output.dim() == 4 ? output.size(2) * output.size(3) : 1;
+  int64_t total = 0;
+  for (const auto& child : module.modules(/*include_self=*/false)) {
+    if (const auto* conv = child->as<torch::nn::Conv2d>()) {
+      const auto& o = conv->options;
+      const int64_t k = (*o.kernel_size())[0] * (*o.kernel_size())[1];
+      total += (o.in_channels() / o.groups()) * k * o.out_channels() * (k == 1 ? 1 : spatial);
+    } else if (const auto* linear = child->as<torch::nn::Linear>()) {
+      total += linear->options.in_features() * linear->options.out_features();
+    }
+  }
+  return total;
+}
+
 int64_t macs_of(const torch::nn::Module& module, const torch::Tensor& output) {
   if (auto conv = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) {
     const auto& o = conv->options;
@@ -26,7 +45,7 @@ int64_t macs_of(const torch::nn::Module& module, const torch::Tensor& output) {
   }
   if (auto linear = dynamic_cast<const torch::nn::LinearImpl*>(&module))
     return linear->options.in_features() * linear->options.out_features();
-  return 0;
+  return composite_macs(module, output);
 }
 
 }  // namespace

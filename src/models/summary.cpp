@@ -1,5 +1,6 @@
 #include "garbage/models/summary.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <torch/torch.h>
@@ -39,14 +40,20 @@ ModelSummary summarize(ClassifierImpl& model, int64_t image_size) {
 }
 
 std::string format_summary(const ModelSummary& s, const std::string& title) {
+  // Columns grow with the longest name and type, so nothing runs into the next column.
+  int name_w = 28, type_w = 14;
+  for (const auto& l : s.layers) {
+    name_w = std::max(name_w, static_cast<int>(l.name.size()));
+    type_w = std::max(type_w, static_cast<int>(l.type.size()));
+  }
   std::string out = title + "\n";
-  char line[200];
-  std::string rule(86, '-');
-  std::snprintf(line, sizeof line, "%-28s %-14s %-22s %10s %12s\n", "layer", "type", "output shape",
-                "params", "MACs");
+  char line[512];
+  std::string rule(name_w + type_w + 48, '-');
+  std::snprintf(line, sizeof line, "%-*s %-*s %-22s %10s %12s\n", name_w, "layer", type_w, "type",
+                "output shape", "params", "MACs");
   out += rule + "\n" + line + rule + "\n";
   for (const auto& l : s.layers) {
-    std::snprintf(line, sizeof line, "%-28s %-14s %-22s %10s %12s\n", l.name.c_str(),
+    std::snprintf(line, sizeof line, "%-*s %-*s %-22s %10s %12s\n", name_w, l.name.c_str(), type_w,
                   l.type.c_str(), shape_text(l.output_shape).c_str(), with_commas(l.params).c_str(),
                   with_commas(l.macs).c_str());
     out += line;
