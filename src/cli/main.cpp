@@ -1,5 +1,6 @@
 // garbage: train, evaluate and inspect waste-sorting image classifiers.
-// Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 gate failed, 130 interrupted.
+// Exit codes: 0 ok, 1 runtime failure, 2 usage/config error, 3 gate failed, 4 some inputs
+// failed (predict), 130 interrupted.
 
 #include <cstdio>
 #include <iostream>
@@ -18,12 +19,14 @@ constexpr const char* kFooter = R"(Examples:
   garbage train --config configs/simple_cnn.json
   garbage train --config configs/simple_cnn.json --set train.epochs=2 --set data.subset=0.1
   garbage eval --checkpoint runs/simple_cnn/best.pt --split test --min-accuracy 0.86
+  garbage predict --checkpoint runs/simple_cnn/best.pt photos/ --top-k 3 --json
   garbage summary --config configs/simple_cnn.json
   garbage sweep --config configs/sweep_simple_cnn.json --workers 2 --max-epochs 9
   garbage sweep report --name sweep_simple_cnn
   garbage export --checkpoint runs/simple_cnn/best.pt --format onnx --output model.onnx
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
+4 some input files could not be read (predict; the others were classified),
 130 interrupted (a checkpoint was saved; continue with --resume).)";
 
 int fail(const std::string& message, garbage::ExitCode code) {
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   garbage::cli::add_summary_command(app);
   garbage::cli::add_sweep_command(app);
   garbage::cli::add_export_command(app);
+  garbage::cli::add_predict_command(app);
 
   // Logging is configured once the flags are known, before any subcommand callback runs.
   app.parse_complete_callback([&] { garbage::setup_logging(verbose, quiet); });

@@ -39,12 +39,6 @@ uint64_t class_seed(uint64_t seed, size_t class_index) {
   return splitmix64(splitmix64(seed) ^ class_index);
 }
 
-bool is_image_file(const fs::path& path) {
-  static const std::set<std::string> kExtensions = {".jpg",  ".jpeg", ".png", ".bmp",
-                                                    ".webp", ".tif",  ".tiff"};
-  return kExtensions.count(to_lower(path.extension().string())) > 0;
-}
-
 void validate_options(const DatasetOptions& opts) {
   if (opts.val_fraction < 0.0 || opts.test_fraction < 0.0 ||
       opts.val_fraction + opts.test_fraction >= 1.0) {
@@ -176,6 +170,12 @@ void apply_subset(DatasetIndex& index, double fraction, uint64_t seed) {
 }
 
 }  // namespace
+
+bool is_image_file(const fs::path& path) {
+  static const std::set<std::string> kExtensions = {".jpg",  ".jpeg", ".png", ".bmp",
+                                                    ".webp", ".tif",  ".tiff"};
+  return kExtensions.count(to_lower(path.extension().string())) > 0;
+}
 
 Split parse_split(const std::string& name) {
   if (name == "train") return Split::train;

@@ -555,6 +555,12 @@ DType storage_type_dtype(const std::string& global_name) {
   throw Error("unsupported storage type " + global_name);
 }
 
+std::string storage_type_name(DType dtype) {
+  for (const auto& [name, type] : storage_types())
+    if (type == dtype) return name;
+  throw Error("no storage type for " + to_string(dtype));
+}
+
 PickleValuePtr unpickle(const uint8_t* data, size_t size, size_t& pos,
                         const PersistentLoader& persistent_load, const std::string& context) {
   if (pos > size) throw Error(context + ": pickle starts past the end of the data");

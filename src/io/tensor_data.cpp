@@ -1,5 +1,6 @@
 #include "garbage/io/tensor_data.hpp"
 
+#include <cstring>
 #include <limits>
 
 #include "garbage/core/errors.hpp"
@@ -105,6 +106,31 @@ void TensorData::check_bounds(const std::string& context) const {
     fail("tensor view needs " + needed + " elements but its storage holds " +
          std::to_string(available));
   }
+}
+
+std::vector<uint8_t> contiguous_bytes(const TensorData& t, const std::string& context) {
+  t.check_bounds(context);
+  const size_t es = element_size(t.dtype);
+  const int64_t n = t.numel();
+  std::vector<uint8_t> out(static_cast<size_t>(n) * es);
+  if (n == 0) return out;
+  const uint8_t* base = t.storage->bytes.data();
+  if (t.strides == contiguous_strides(t.shape)) {
+    std::memcpy(out.data(), base + t.storage_offset * es, out.size());
+    return out;
+  }
+  // A strided view (a transpose, a slice): walk its index space in row-major order.
+  std::vector<int64_t> index(t.shape.size(), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t offset = t.storage_offset;
+    for (size_t d = 0; d < index.size(); ++d) offset += index[d] * t.strides[d];
+    std::memcpy(out.data() + i * es, base + offset * es, es);
+    for (size_t d = index.size(); d-- > 0;) {
+      if (++index[d] < t.shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
 }
 
 }  // namespace garbage::io

@@ -87,4 +87,24 @@ TensorData from_torch(const torch::Tensor& tensor) {
   return t;
 }
 
+namespace {
+
+void append_state(const torch::nn::Module& module, const std::string& prefix, StateDict& out) {
+  // Undefined tensors are libtorch's placeholders for absent ones (a conv without bias).
+  for (const auto& p : module.named_parameters(/*recurse=*/false))
+    if (p.value().defined()) out.emplace_back(prefix + p.key(), from_torch(p.value()));
+  for (const auto& b : module.named_buffers(/*recurse=*/false))
+    if (b.value().defined()) out.emplace_back(prefix + b.key(), from_torch(b.value()));
+  for (const auto& child : module.named_children())
+    append_state(*child.value(), prefix + child.key() + ".", out);
+}
+
+}  // namespace
+
+StateDict module_state_dict(const torch::nn::Module& module) {
+  StateDict out;
+  append_state(module, "", out);
+  return out;
+}
+
 }  // namespace garbage::io

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/pickle_writer.hpp"
 #include "garbage/io/zip.hpp"
+#include "garbage/io/zip_writer.hpp"
 
 namespace garbage::io {
 namespace {
@@ -402,38 +404,118 @@ WeightsFile read_weights_file(const std::filesystem::path& path) {
   return read_weights_bytes(read_file(path), path.string());
 }
 
-void write_safetensors(const std::filesystem::path& path, const StateDict& tensors) {
+namespace {
+
+std::ofstream open_for_writing(const std::filesystem::path& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path.string() + ": cannot open for writing");
+  return out;
+}
+
+void check_unique_names(const StateDict& tensors, const std::string& context) {
+  std::unordered_set<std::string> names;
+  for (const auto& [name, t] : tensors)
+    if (!names.insert(name).second) throw Error(context + ": tensor " + name + " appears twice");
+}
+
+uint64_t byte_size(const TensorData& t) {
+  return static_cast<uint64_t>(t.numel()) * element_size(t.dtype);
+}
+
+}  // namespace
+
+void write_safetensors(const std::filesystem::path& path, const StateDict& tensors,
+                       const SafetensorsMetadata& metadata) {
+  const std::string context = path.string();
+  check_unique_names(tensors, context);
   nlohmann::json header = nlohmann::json::object();
-  std::vector<uint8_t> data;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    t.check_bounds(path.string() + ": " + name);
-    size_t es = element_size(t.dtype);
-    uint64_t begin = data.size();
-    // Gather the view element by element in row-major order.
-    std::vector<int64_t> index(t.shape.size(), 0);
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) {
-      int64_t offset = t.storage_offset;
-      for (size_t d = 0; d < index.size(); ++d) offset += index[d] * t.strides[d];
-      const uint8_t* src = t.storage->bytes.data() + offset * es;
-      data.insert(data.end(), src, src + es);
-      for (size_t d = index.size(); d-- > 0;) {
-        if (++index[d] < t.shape[d]) break;
-        index[d] = 0;
-      }
-    }
+    if (name == "__metadata__") throw Error(context + ": '__metadata__' is not a tensor name");
+    t.check_bounds(context + ": " + name);
     header[name] = {{"dtype", safetensors_dtype_name(t.dtype)},
                     {"shape", t.shape},
-                    {"data_offsets", {begin, static_cast<uint64_t>(data.size())}}};
+                    {"data_offsets", {offset, offset + byte_size(t)}}};
+    offset += byte_size(t);
   }
+  // The spec pads the header with spaces so that the data starts 8-byte aligned.
   std::string text = header.dump();
   while ((text.size() + 8) % 8) text += ' ';
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw Error(path.string() + ": cannot write");
+  auto out = open_for_writing(path);
   uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xFF));
   out << text;
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  if (!out) throw Error(path.string() + ": write failed");
+  for (const auto& [name, t] : tensors) {
+    auto bytes = contiguous_bytes(t, context + ": " + name);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+  }
+  out.flush();
+  if (!out) throw Error(context + ": write failed (disk full?)");
+}
+
+namespace {
+
+/// One state_dict entry: torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+/// requires_grad, backward_hooks), the storage being persistent id ('storage', type, key,
+/// location, numel) as torch.save writes it.
+void pickle_tensor(PickleWriter& p, const TensorData& t, const std::string& storage_key) {
+  p.global("torch._utils._rebuild_tensor_v2");
+  p.mark();
+  p.mark();
+  p.string("storage");
+  p.global(storage_type_name(t.dtype));
+  p.string(storage_key);
+  p.string("cpu");
+  p.integer(t.numel());
+  p.tuple_from_mark();
+  p.persistent_id();
+  p.integer(0);
+  p.int_tuple(t.shape);
+  p.int_tuple(contiguous_strides(t.shape));
+  p.boolean(false);
+  p.global("collections.OrderedDict");  // backward hooks: none
+  p.empty_tuple();
+  p.reduce();
+  p.tuple_from_mark();
+  p.reduce();
+}
+
+std::vector<uint8_t> pickle_state_dict(const StateDict& tensors) {
+  PickleWriter p;
+  p.global("collections.OrderedDict");
+  p.empty_tuple();
+  p.reduce();
+  p.mark();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    p.string(tensors[i].first);
+    pickle_tensor(p, tensors[i].second, std::to_string(i));
+  }
+  p.set_items();
+  return p.finish();
+}
+
+}  // namespace
+
+void write_pth(const std::filesystem::path& path, const StateDict& tensors) {
+  const std::string context = path.string();
+  check_unique_names(tensors, context);
+  for (const auto& [name, t] : tensors) t.check_bounds(context + ": " + name);
+  auto out = open_for_writing(path);
+  ZipWriter zip(out, context);
+  // torch.load takes the archive's folder name from its first entry and requires "version".
+  const std::string folder = "archive/";
+  auto pickle = pickle_state_dict(tensors);
+  zip.add(folder + "data.pkl", pickle.data(), pickle.size());
+  zip.add(folder + "byteorder", "little");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, t] = tensors[i];
+    auto bytes = contiguous_bytes(t, context + ": " + name);
+    zip.add(folder + "data/" + std::to_string(i), bytes.data(), bytes.size());
+  }
+  zip.add(folder + "version", "3\n");
+  zip.finish();
 }
 
 }  // namespace garbage::io

@@ -23,10 +23,11 @@ inline bool have_torchvision() {
   return ok;
 }
 
-/// Runs the oracle script with `args`; returns its output (stdout + stderr) and sets `ok`.
-inline std::string run_oracle(const std::string& args, bool& ok) {
-  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + kSystemPython +
-                    " " GARBAGE_SOURCE_DIR "/tests/io/make_reference_models.py " + args + " 2>&1";
+/// Runs `script` (relative to the source tree) with `args`; returns its output (stdout +
+/// stderr) and sets `ok`.
+inline std::string run_python_script(const std::string& script, const std::string& args, bool& ok) {
+  std::string cmd = std::string("OMP_NUM_THREADS=2 ") + kSystemPython + " " GARBAGE_SOURCE_DIR "/" +
+                    script + " " + args + " 2>&1";
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) {
@@ -37,6 +38,11 @@ inline std::string run_oracle(const std::string& args, bool& ok) {
   while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
   ok = pclose(pipe) == 0;
   return out;
+}
+
+/// Runs the oracle script with `args`; returns its output (stdout + stderr) and sets `ok`.
+inline std::string run_oracle(const std::string& args, bool& ok) {
+  return run_python_script("tests/io/make_reference_models.py", args, ok);
 }
 
 inline std::vector<char> read_bytes(const std::filesystem::path& path) {

@@ -9,10 +9,11 @@ namespace garbage {
 /// Documented process exit codes (README "Exit codes").
 enum class ExitCode : int {
   ok = 0,
-  runtime = 1,       ///< runtime failure: I/O, data, numerical problems
-  usage = 2,         ///< bad command line or configuration
-  gate_failed = 3,   ///< a quality gate such as --min-accuracy was not met
-  interrupted = 130  ///< stopped by SIGINT after saving state
+  runtime = 1,             ///< runtime failure: I/O, data, numerical problems
+  usage = 2,               ///< bad command line or configuration
+  gate_failed = 3,         ///< a quality gate such as --min-accuracy was not met
+  some_inputs_failed = 4,  ///< predict: some input files could not be read (the rest were)
+  interrupted = 130        ///< stopped by SIGINT after saving state
 };
 
 class Error : public std::runtime_error {

@@ -3,6 +3,7 @@
 // root/<class>/*.jpg folder split with a stratified, seeded draw. No pixels are read here.
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct DatasetOptions {
   uint64_t subset_seed = 0;
   BadFilePolicy on_bad_file = BadFilePolicy::skip;
 };
+
+/// True for the extensions data sets may hold (.jpg, .png, .webp, ...; any case).
+bool is_image_file(const std::filesystem::path& path);
 
 /// TrashNet's class names in the order of its one-indexed labels 1..6.
 const std::vector<std::string>& trashnet_classes();

@@ -67,4 +67,7 @@ const std::vector<std::string>& allowed_pickle_globals();
 /// "torch.FloatStorage" -> float32, ...; throws Error for anything else.
 DType storage_type_dtype(const std::string& global_name);
 
+/// The inverse: float32 -> "torch.FloatStorage", ...
+std::string storage_type_name(DType dtype);
+
 }  // namespace garbage::io

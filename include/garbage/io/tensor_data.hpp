@@ -42,4 +42,8 @@ using StateDict = std::vector<std::pair<std::string, TensorData>>;
 /// Contiguous row-major strides for `shape`.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
 
+/// The elements `t` views, in row-major order (numel * element_size bytes). Bounds are checked
+/// first (errors prefixed by `context`).
+std::vector<uint8_t> contiguous_bytes(const TensorData& t, const std::string& context);
+
 }  // namespace garbage::io

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,17 @@ WeightsFile read_weights_bytes(const std::vector<uint8_t>& bytes, const std::str
 /// The whole unpickled object of a torch.save file (tensors resolved and bounds-checked).
 PickleValuePtr read_torch_object(const std::vector<uint8_t>& bytes, const std::string& context);
 
-/// Writes `tensors` as a safetensors file (contiguous copies of each view).
-void write_safetensors(const std::filesystem::path& path, const StateDict& tensors);
+/// Free-form string pairs stored under a safetensors header's "__metadata__" key.
+using SafetensorsMetadata = std::map<std::string, std::string>;
+
+/// Writes `tensors` as a safetensors file (contiguous copies of each view), their data in
+/// StateDict order. Not atomic: write to a temporary name and rename for that.
+void write_safetensors(const std::filesystem::path& path, const StateDict& tensors,
+                       const SafetensorsMetadata& metadata = {});
+
+/// Writes `tensors` as torch.save (PyTorch >= 1.6 zip format) does an OrderedDict state_dict:
+/// torch.load reads it, and so does read_weights_file. Each tensor gets its own contiguous
+/// storage. Not atomic.
+void write_pth(const std::filesystem::path& path, const StateDict& tensors);
 
 }  // namespace garbage::io
