@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "garbage/core/errors.hpp"
+
 namespace garbage::models {
 namespace {
 
@@ -62,6 +64,10 @@ void ClassifierImpl::train(bool on) {
     bool frozen = !bn->weight.requires_grad() && (!bn->bias.defined() || !bn->bias.requires_grad());
     if (frozen) bn->eval();
   }
+}
+
+ExplainTaps ClassifierImpl::forward_explain(torch::Tensor /*x*/) {
+  throw Error(type_of(*this) + " does not support explain");
 }
 
 torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,

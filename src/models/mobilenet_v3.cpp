@@ -85,7 +85,7 @@ class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl> {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
-    scale = torch::hardsigmoid(fc2->forward(torch::relu(fc1->forward(scale))));
+    scale = torch::hardsigmoid(fc2->forward(activate(ActivationKind::relu, fc1->forward(scale))));
     return scale * x;
   }
   nn::Conv2d fc1{nullptr}, fc2{nullptr};
@@ -208,6 +208,18 @@ torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) {
 }
 torch::Tensor MobileNetV3Impl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run(x, &tracer);
+}
+
+// --- explain ---
+ExplainTaps MobileNetV3Impl::forward_explain(torch::Tensor x) {
+  ExplainTaps taps;
+  for (auto& layer : *features) {
+    x = layer.forward(x);
+    if (!taps.first_layer.defined()) taps.first_layer = x;
+  }
+  taps.last_features = x;
+  taps.logits = classifier->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+  return taps;
 }
 
 int MobileNetV3Impl::backbone_stage(const std::string& name) const {

@@ -36,6 +36,8 @@ class SimpleCNNImpl : public ClassifierImpl {
   explicit SimpleCNNImpl(const SimpleCNNOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
   torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  /// first_layer / last_features: the first / last conv block before its pooling.
+  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};
