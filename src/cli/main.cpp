@@ -21,6 +21,7 @@ constexpr const char* kFooter = R"(Examples:
   garbage summary --config configs/simple_cnn.json
   garbage sweep --config configs/sweep_simple_cnn.json --workers 2 --max-epochs 9
   garbage sweep report --name sweep_simple_cnn
+  garbage explain --checkpoint runs/simple_cnn/best.pt --image glass12.jpg --out out/explain
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
 130 interrupted (a checkpoint was saved; continue with --resume).)";
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   garbage::cli::add_eval_command(app);
   garbage::cli::add_summary_command(app);
   garbage::cli::add_sweep_command(app);
+  garbage::cli::add_explain_command(app);
 
   // Logging is configured once the flags are known, before any subcommand callback runs.
   app.parse_complete_callback([&] { garbage::setup_logging(verbose, quiet); });
