@@ -21,6 +21,7 @@ constexpr const char* kFooter = R"(Examples:
   garbage summary --config configs/simple_cnn.json
   garbage sweep --config configs/sweep_simple_cnn.json --workers 2 --max-epochs 9
   garbage sweep report --name sweep_simple_cnn
+  garbage eval --checkpoint runs/simple_cnn/best.pt --grid out/predictions.png
   garbage explain --checkpoint runs/simple_cnn/best.pt --image glass12.jpg --out out/explain
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
