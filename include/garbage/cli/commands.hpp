@@ -12,5 +12,6 @@ void add_eval_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace garbage::cli
