@@ -64,7 +64,6 @@ TEST(ExplainTaps, EveryFamilyMatchesForwardAndExposesItsMaps) {
        {4, 32, 32},
        false},
       {{{"name", "mobilenet_v3_small"}, {"num_classes", 3}}, {16, 32, 32}, {576, 2, 2}, false},
-      {{{"name", "resnet18"}, {"num_classes", 3}}, {64, 32, 32}, {512, 2, 2}, false},
       {{{"name", "resnet18"}, {"num_classes", 3}, {"attention", "se"}},
        {64, 32, 32},
        {512, 2, 2},
@@ -86,7 +85,7 @@ TEST(ExplainTaps, EveryFamilyMatchesForwardAndExposesItsMaps) {
        false},
   };
   torch::manual_seed(3);
-  auto x = torch::randn({2, 3, 64, 64});
+  auto x = torch::randn({1, 3, 64, 64});
   for (const auto& c : cases) {
     SCOPED_TRACE(c.model.dump());
     auto model = make(c.model);
@@ -94,14 +93,14 @@ TEST(ExplainTaps, EveryFamilyMatchesForwardAndExposesItsMaps) {
     auto taps = model->forward_explain(x);
     EXPECT_TRUE(torch::allclose(taps.logits, model->forward(x), 1e-5, 1e-6));
     auto shape = [](std::vector<int64_t> s) {
-      s.insert(s.begin(), 2);
+      s.insert(s.begin(), 1);
       return s;
     };
     EXPECT_EQ(taps.first_layer.sizes().vec(), shape(c.first_layer));
     EXPECT_EQ(taps.last_features.sizes().vec(), shape(c.last_features));
     EXPECT_EQ(taps.attention.defined(), c.spatial_attention);
     if (c.spatial_attention) {
-      EXPECT_EQ(taps.attention.sizes().vec(), (std::vector<int64_t>{2, 1, 2, 2}));
+      EXPECT_EQ(taps.attention.sizes().vec(), (std::vector<int64_t>{1, 1, 2, 2}));
       EXPECT_GE(taps.attention.min().item<double>(), 0.0);
       EXPECT_LE(taps.attention.max().item<double>(), 1.0);
     }
