@@ -23,6 +23,7 @@ void add_eval_command(CLI::App& app) {
   cmd->footer(R"(Examples:
   garbage eval --checkpoint runs/simple_cnn/best.pt
   garbage eval --checkpoint runs/simple_cnn/best.pt --split val --report out/val.json
+  garbage eval --checkpoint runs/simple_cnn/best.pt --grid out/predictions.png
   garbage eval --checkpoint best.pt --min-accuracy 0.86   # exit 3 when below: for CI gates
   garbage eval --model resnet18 --weights my_finetuned_resnet18.pth   # any torchvision file
 
@@ -38,6 +39,8 @@ one output per class.)" +
   cmd->add_option("--save-tensors", opts->save_tensors,
                   "write the preprocessed inputs, labels and logits to this folder (raw float32 "
                   "+ tensors.json), e.g. to score an ONNX export on the same tensors");
+  cmd->add_option("-g,--grid", opts->grid,
+                  "write a 10x3 PNG grid of the split's images with true and predicted labels");
   cmd->add_option("--min-accuracy", opts->min_accuracy,
                   "exit with code 3 when accuracy is below this fraction (0..1)")
       ->check(CLI::Range(0.0, 1.0));
@@ -60,6 +63,10 @@ one output per class.)" +
     if (!opts->report.empty()) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());
+    }
+    if (!opts->grid.empty()) {
+      size_t shown = eval::write_eval_grid(report, opts->grid);
+      spdlog::info("prediction grid ({} images) written to {}", shown, opts->grid);
     }
     if (opts->min_accuracy >= 0)
       eval::enforce_min_accuracy(report.evaluation.metrics, opts->min_accuracy);

@@ -24,6 +24,9 @@ constexpr const char* kFooter = R"(Examples:
   garbage sweep --config configs/sweep_simple_cnn.json --workers 2 --max-epochs 9
   garbage sweep report --name sweep_simple_cnn
   garbage export --checkpoint runs/simple_cnn/best.pt --format onnx --output model.onnx
+  garbage eval --checkpoint runs/simple_cnn/best.pt --grid out/predictions.png
+  garbage explain --checkpoint runs/simple_cnn/best.pt --image glass12.jpg --out out/explain
+  garbage bench --model mobilenet_v3_small --batch 1,8,64 --json
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
 4 some input files could not be read (predict; the others were classified),
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
   garbage::cli::add_sweep_command(app);
   garbage::cli::add_export_command(app);
   garbage::cli::add_predict_command(app);
+  garbage::cli::add_explain_command(app);
+  garbage::cli::add_bench_command(app);
 
   // Logging is configured once the flags are known, before any subcommand callback runs.
   app.parse_complete_callback([&] { garbage::setup_logging(verbose, quiet); });

@@ -167,6 +167,17 @@ std::filesystem::path write_eval_report(const EvalReport& report,
   return png;
 }
 
+size_t write_eval_grid(const EvalReport& report, const std::filesystem::path& png_path,
+                       uint64_t seed) {
+  const auto& ev = report.evaluation;
+  report::PredictionGridLayout layout;
+  std::vector<report::PredictionSample> samples;
+  for (size_t row : report::pick_grid_samples(ev.targets, layout.cells(), seed))
+    samples.push_back({report.paths.at(ev.indices.at(row)), ev.targets[row], ev.predictions[row]});
+  if (png_path.has_parent_path()) std::filesystem::create_directories(png_path.parent_path());
+  return report::write_prediction_grid(png_path, samples, report.class_names, layout);
+}
+
 void enforce_min_accuracy(const Metrics& metrics, double min_accuracy) {
   if (metrics.accuracy < min_accuracy)
     throw Error(fmt::format("accuracy {:.4f} is below --min-accuracy {:.4f}", metrics.accuracy,

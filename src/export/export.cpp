@@ -5,11 +5,13 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/export/onnx_export.hpp"
+#include "garbage/export/weights_export.hpp"
+#include "garbage/models/classifier.hpp"
 
 namespace garbage::exporting {
 
 const std::vector<std::string>& format_names() {
-  static const std::vector<std::string> names = {"onnx", "onnx-fp16"};
+  static const std::vector<std::string> names = {"onnx", "onnx-fp16", "safetensors", "pth"};
   return names;
 }
 
@@ -20,7 +22,7 @@ Format parse_format(const std::string& name) {
   std::string hint = nearest_key(name, names);
   throw ConfigError("unknown export format \"" + name + "\"" +
                     (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
-                    "; choose one of onnx, onnx-fp16");
+                    "; choose one of onnx, onnx-fp16, safetensors, pth");
 }
 
 std::string to_string(Format format) {
@@ -50,6 +52,15 @@ nlohmann::json export_model(const ExportRequest& request) {
       out["bytes"] = summary.bytes;
       break;
     }
+    case Format::safetensors:
+    case Format::pth:
+      if (request.format == Format::safetensors)
+        export_safetensors(model, request.output);
+      else
+        export_pth(model, request.output);
+      out["tensors"] = model.model->named_parameters().size() + model.model->named_buffers().size();
+      out["bytes"] = static_cast<int64_t>(std::filesystem::file_size(request.output));
+      break;
   }
   return out;
 }

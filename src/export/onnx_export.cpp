@@ -12,6 +12,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/eval/inference.hpp"
+#include "garbage/export/weights_export.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/graph.hpp"
 
@@ -291,17 +292,6 @@ void add_metadata(onnx::ModelProto& proto, const std::string& key, const std::st
   entry->set_value(value);
 }
 
-nlohmann::json preprocessing_json(const eval::InferenceModel& model) {
-  const auto& t = model.transform;
-  return {{"input_size", model.input_size()},
-          {"resize", t.resize.size},
-          {"resize_mode", t.resize.mode == data::ResizeSpec::Mode::square ? "square" : "shorter"},
-          {"crop", t.resize.crop},
-          {"mean", t.normalize.mean},
-          {"std", t.normalize.std},
-          {"layout", "NCHW, RGB, x/255 then (x - mean) / std"}};
-}
-
 }  // namespace
 
 OnnxSummary export_onnx(const eval::InferenceModel& model, const std::filesystem::path& path,
@@ -317,7 +307,7 @@ OnnxSummary export_onnx(const eval::InferenceModel& model, const std::filesystem
   opset->set_version(options.opset);
   add_metadata(proto, "class_names", nlohmann::json(model.class_names).dump());
   add_metadata(proto, "model", model.document.at("model").dump());
-  add_metadata(proto, "preprocess", preprocessing_json(model).dump());
+  add_metadata(proto, "preprocessing", preprocessing_json(model.transform).dump());
   add_metadata(proto, "precision", options.fp16 ? "fp16" : "fp32");
 
   auto* graph = proto.mutable_graph();

@@ -89,6 +89,10 @@ void ClassifierImpl::train(bool on) {
   }
 }
 
+ExplainTaps ClassifierImpl::forward_explain(torch::Tensor /*x*/) {
+  throw Error(type_of(*this) + " does not support explain");
+}
+
 torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,
                          const std::string& prefix) {
   size_t index = 0;

@@ -22,8 +22,12 @@ const std::vector<std::string>& activation_names() {
   return names;
 }
 
-torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
-  switch (kind_) {
+namespace {
+
+thread_local bool guided_backprop = false;
+
+torch::Tensor apply(ActivationKind kind, const torch::Tensor& x) {
+  switch (kind) {
     case ActivationKind::relu:
       return torch::relu(x);
     case ActivationKind::gelu:
@@ -42,6 +46,28 @@ torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
       return torch::hardsigmoid(x);
   }
   return x;
+}
+
+}  // namespace
+
+torch::Tensor activate(ActivationKind kind, const torch::Tensor& x) {
+  torch::Tensor y = apply(kind, x);
+  // Sigmoid gates and identities are not ReLU-like: guided backprop leaves them alone.
+  if (guided_backprop && y.requires_grad() && kind != ActivationKind::sigmoid &&
+      kind != ActivationKind::identity)
+    y.register_hook([](torch::Tensor grad) { return grad.clamp_min(0); });
+  return y;
+}
+
+GuidedBackpropGuard::GuidedBackpropGuard() : previous_(guided_backprop) {
+  guided_backprop = true;
+}
+GuidedBackpropGuard::~GuidedBackpropGuard() {
+  guided_backprop = previous_;
+}
+
+torch::Tensor ActivationImpl::forward(const torch::Tensor& x) {
+  return activate(kind_, x);
 }
 
 void ActivationImpl::pretty_print(std::ostream& stream) const {

@@ -86,7 +86,7 @@ class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl>, publi
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto scale = torch::adaptive_avg_pool2d(x, {1, 1});
-    scale = torch::hardsigmoid(fc2->forward(torch::relu(fc1->forward(scale))));
+    scale = torch::hardsigmoid(fc2->forward(activate(ActivationKind::relu, fc1->forward(scale))));
     return scale * x;
   }
   std::string emit(GraphBuilder& g, const std::string& x, const std::string& name) override {
@@ -225,6 +225,18 @@ std::string MobileNetV3Impl::emit(GraphBuilder& g, const std::string& input) {
   auto x = emit_sequential(g, *features, input, "features");
   x = g.flatten(g.global_pool(x, GraphBuilder::Reduce::mean));
   return emit_sequential(g, *classifier, x, "classifier");
+}
+
+// --- explain ---
+ExplainTaps MobileNetV3Impl::forward_explain(torch::Tensor x) {
+  ExplainTaps taps;
+  for (auto& layer : *features) {
+    x = layer.forward(x);
+    if (!taps.first_layer.defined()) taps.first_layer = x;
+  }
+  taps.last_features = x;
+  taps.logits = classifier->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+  return taps;
 }
 
 int MobileNetV3Impl::backbone_stage(const std::string& name) const {

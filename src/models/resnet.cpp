@@ -4,6 +4,7 @@
 
 #include "garbage/core/errors.hpp"
 #include "garbage/models/graph.hpp"
+#include "garbage/models/layers.hpp"
 
 namespace garbage::models {
 namespace {
@@ -11,6 +12,11 @@ namespace {
 namespace nn = torch::nn;
 
 constexpr int64_t kReduction = 16;
+
+/// Every ReLU goes through activate(), so guided backpropagation (explain) sees it.
+torch::Tensor rectify(const torch::Tensor& x) {
+  return activate(ActivationKind::relu, x);
+}
 
 int64_t reduced(int64_t channels) {
   return std::max<int64_t>(1, channels / kReduction);
@@ -44,7 +50,7 @@ class SqueezeExciteImpl : public nn::Module, public GraphEmitter {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto s = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    s = torch::sigmoid(fc2->forward(torch::relu(fc1->forward(s))));
+    s = torch::sigmoid(fc2->forward(rectify(fc1->forward(s))));
     return x * s.view({s.size(0), s.size(1), 1, 1});
   }
   Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
@@ -61,15 +67,17 @@ class CBAMImpl : public nn::Module, public GraphEmitter {
     fc2 = register_module("fc2", nn::Conv2d(nn::Conv2dOptions(reduced(c), c, 1).bias(false)));
     spatial = register_module("spatial", conv(2, 1, 7));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto mlp = [&](const torch::Tensor& t) { return fc2->forward(torch::relu(fc1->forward(t))); };
+  /// `spatial_map`: where to keep the spatial attention (explain).
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* spatial_map = nullptr) {
+    auto mlp = [&](const torch::Tensor& t) { return fc2->forward(rectify(fc1->forward(t))); };
     auto channel = torch::sigmoid(mlp(torch::adaptive_avg_pool2d(x, {1, 1})) +
                                   mlp(std::get<0>(torch::adaptive_max_pool2d(x, {1, 1}))));
     auto y = x * channel;
     torch::Tensor mean = y.mean(1, /*keepdim=*/true);
     torch::Tensor max = std::get<0>(y.max(1, /*keepdim=*/true));
-    auto pooled = torch::cat({mean, max}, 1);
-    return y * torch::sigmoid(spatial->forward(pooled));
+    auto gate = torch::sigmoid(spatial->forward(torch::cat({mean, max}, 1)));
+    if (spatial_map) *spatial_map = gate;
+    return y * gate;
   }
   Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
     auto mlp = [&](const Value& t) {
@@ -102,10 +110,10 @@ class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
     torch::Tensor by_channel, by_space;
     if (channel_fc1) {
       auto s = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-      s = torch::sigmoid(channel_fc2->forward(torch::relu(channel_fc1->forward(s))));
+      s = torch::sigmoid(channel_fc2->forward(rectify(channel_fc1->forward(s))));
       by_channel = x * s.view({s.size(0), s.size(1), 1, 1});
     }
-    if (spatial) by_space = x * torch::sigmoid(spatial->forward(x));
+    if (spatial) by_space = x * spatial_gate(x);
     if (fusion_ == "channel") return by_channel;
     if (fusion_ == "spatial") return by_space;
     if (fusion_ == "mul") return by_channel * by_space;
@@ -128,6 +136,7 @@ class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
     if (fusion_ == "max") return g.binary(Binary::max, by_channel, by_space);
     return g.binary(Binary::add, by_channel, by_space);
   }
+  torch::Tensor spatial_gate(const torch::Tensor& x) { return torch::sigmoid(spatial->forward(x)); }
   nn::Linear channel_fc1{nullptr}, channel_fc2{nullptr};
   nn::Conv2d spatial{nullptr};
 
@@ -161,19 +170,23 @@ class BlockImpl : public nn::Module, public GraphEmitter {
                                    nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out)));
   }
 
-  torch::Tensor run(const torch::Tensor& x, Tracer* t, const std::string& p) {
+  /// `spatial_map`: where to keep CBAM's spatial attention (explain).
+  torch::Tensor run(const torch::Tensor& x, Tracer* t, const std::string& p,
+                    torch::Tensor* spatial_map = nullptr) {
     auto apply = [&](auto& m) { return [&](const torch::Tensor& v) { return m->forward(v); }; };
     auto y = traced_step(t, p, "conv1", *conv1, x, apply(conv1));
-    y = torch::relu(traced_step(t, p, "bn1", *bn1, y, apply(bn1)));
+    y = rectify(traced_step(t, p, "bn1", *bn1, y, apply(bn1)));
     y = traced_step(t, p, "conv2", *conv2, y, apply(conv2));
     y = traced_step(t, p, "bn2", *bn2, y, apply(bn2));
     if (conv3) {
-      y = torch::relu(y);
+      y = rectify(y);
       y = traced_step(t, p, "conv3", *conv3, y, apply(conv3));
       y = traced_step(t, p, "bn3", *bn3, y, apply(bn3));
     }
     if (se) y = traced_step(t, p, "se", *se, y, apply(se));
-    if (cbam) y = traced_step(t, p, "cbam", *cbam, y, apply(cbam));
+    if (cbam)
+      y = traced_step(t, p, "cbam", *cbam, y,
+                      [&](const torch::Tensor& v) { return cbam->forward(v, spatial_map); });
     torch::Tensor identity = x;
     if (downsample) {
       if (t) {
@@ -182,7 +195,7 @@ class BlockImpl : public nn::Module, public GraphEmitter {
         identity = downsample->forward(x);
       }
     }
-    return torch::relu(y + identity);
+    return rectify(y + identity);
   }
 
   Value emit(GraphBuilder& g, const Value& x, const std::string& p) override {
@@ -284,7 +297,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
 torch::Tensor ResNetImpl::run(torch::Tensor x, Tracer* t) {
   auto apply = [&](auto& m) { return [&](const torch::Tensor& v) { return m->forward(v); }; };
   x = traced_step(t, "", "conv1", *conv1, x, apply(conv1));
-  x = torch::relu(traced_step(t, "", "bn1", *bn1, x, apply(bn1)));
+  x = rectify(traced_step(t, "", "bn1", *bn1, x, apply(bn1)));
   x = torch::max_pool2d(x, 3, 2, 1);
   const std::pair<const char*, nn::ModuleList*> layers[] = {
       {"layer1", &layer1}, {"layer2", &layer2}, {"layer3", &layer3}, {"layer4", &layer4}};
@@ -321,6 +334,28 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 }
 torch::Tensor ResNetImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
   return run(x, &tracer);
+}
+
+// --- explain ---
+ExplainTaps ResNetImpl::forward_explain(torch::Tensor x) {
+  ExplainTaps taps;
+  x = rectify(bn1->forward(conv1->forward(x)));
+  taps.first_layer = x;
+  x = torch::max_pool2d(x, 3, 2, 1);
+  torch::Tensor cbam_map;  // of the last block, once the loop is done
+  for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
+    for (size_t i = 0; i < (*layer)->size(); ++i)
+      x = (*layer)->ptr(i)->as<BlockImpl>()->run(x, nullptr, "", &cbam_map);
+  taps.last_features = x;
+  if (attention) {
+    auto* gate = attention->as<RecycleNetAttentionImpl>();
+    if (gate->spatial) taps.attention = gate->spatial_gate(x);
+    x = gate->forward(x);
+  } else if (cbam_map.defined()) {
+    taps.attention = cbam_map;
+  }
+  taps.logits = fc->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+  return taps;
 }
 
 bool ResNetImpl::is_new_parameter(const std::string& name) const {

@@ -69,6 +69,21 @@ std::string SimpleCNNImpl::emit(GraphBuilder& g, const std::string& input) {
                          "classifier");
 }
 
+// --- explain ---
+ExplainTaps SimpleCNNImpl::forward_explain(torch::Tensor x) {
+  ExplainTaps taps;
+  for (auto& layer : *features) {
+    // What enters a pooling layer is a conv block's full-resolution output.
+    if (layer.ptr()->as<torch::nn::MaxPool2d>()) {
+      if (!taps.first_layer.defined()) taps.first_layer = x;
+      taps.last_features = x;
+    }
+    x = layer.forward(x);
+  }
+  taps.logits = classifier->forward(x);
+  return taps;
+}
+
 namespace {
 void check_simple_cnn(const nlohmann::json& c, const std::string& source) {
   auto o = SimpleCNNOptions::from_json(c);

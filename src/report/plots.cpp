@@ -233,3 +233,79 @@ void write_scatter_png(const std::filesystem::path& path, const std::vector<doub
 }
 
 }  // namespace garbage::report
+
+// --- prediction grid ---
+
+#include <map>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "garbage/data/image.hpp"
+
+namespace garbage::report {
+
+std::vector<size_t> pick_grid_samples(const std::vector<int64_t>& targets, size_t count,
+                                      uint64_t seed) {
+  std::map<int64_t, std::vector<size_t>> by_class;
+  for (size_t i = 0; i < targets.size(); ++i) by_class[targets[i]].push_back(i);
+  std::mt19937_64 rng(seed);
+  for (auto& [cls, rows] : by_class) std::shuffle(rows.begin(), rows.end(), rng);
+  std::vector<size_t> picked;
+  for (size_t round = 0; picked.size() < count; ++round) {
+    bool any = false;
+    for (const auto& [cls, rows] : by_class) {
+      if (round >= rows.size() || picked.size() >= count) continue;
+      picked.push_back(rows[round]);
+      any = true;
+    }
+    if (!any) break;
+  }
+  std::stable_sort(picked.begin(), picked.end(),
+                   [&](size_t a, size_t b) { return targets[a] < targets[b]; });
+  return picked;
+}
+
+size_t write_prediction_grid(const std::filesystem::path& path,
+                             const std::vector<PredictionSample>& samples,
+                             const std::vector<std::string>& class_names,
+                             const PredictionGridLayout& layout) {
+  const cv::Scalar kRight(0, 150, 0), kWrong(0, 0, 220);
+  cv::Mat img(layout.height(), layout.width(), CV_8UC3, kWhite);
+  const size_t n = std::min(samples.size(), static_cast<size_t>(layout.cells()));
+  auto label = [&](int64_t c) {
+    return c >= 0 && c < static_cast<int64_t>(class_names.size()) ? class_names[c]
+                                                                  : std::to_string(c);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const auto& s = samples[i];
+    const int col = static_cast<int>(i) % layout.columns,
+              row = static_cast<int>(i) / layout.columns;
+    const cv::Rect cell(layout.gap + col * (layout.thumb + layout.gap),
+                        layout.gap + row * (layout.thumb + layout.caption + layout.gap),
+                        layout.thumb, layout.thumb);
+    const cv::Scalar colour = s.target == s.prediction ? kRight : kWrong;
+    try {
+      cv::Mat rgb = data::decode_rgb8(s.path), bgr, thumb;
+      cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+      const double scale = static_cast<double>(layout.thumb) / std::max(bgr.cols, bgr.rows);
+      cv::Size size(std::max(1, static_cast<int>(bgr.cols * scale)),
+                    std::max(1, static_cast<int>(bgr.rows * scale)));
+      cv::resize(bgr, thumb, size, 0, 0, cv::INTER_AREA);
+      thumb.copyTo(
+          img(cv::Rect(cell.x + (layout.thumb - size.width) / 2,
+                       cell.y + (layout.thumb - size.height) / 2, size.width, size.height)));
+    } catch (const Error& e) {
+      spdlog::warn("prediction grid: {}", e.what());
+      cv::rectangle(img, cell, kGrey, cv::FILLED);
+    }
+    cv::rectangle(img, cell, colour, 2);
+    put_text(img, "true " + label(s.target), {cell.x, cell.y + layout.thumb + 14}, 0.38, colour);
+    put_text(img, "pred " + label(s.prediction), {cell.x, cell.y + layout.thumb + 29}, 0.38,
+             colour);
+  }
+  save_png(path, img);
+  return n;
+}
+
+}  // namespace garbage::report

@@ -20,7 +20,7 @@ class PredictCli : public ::testing::Test {
   void SetUp() override {
     testing::write_synthetic_dataset(dir_ / "photos", 2, 3, 40);
     std::ofstream(dir_ / "photos" / "class_0" / "corrupt.jpg") << "\xff\xd8 truncated";
-    testing::write_untrained_checkpoint(dir_ / "ck.pt", dir_ / "photos", {"paper", "plastic"});
+    testing::write_untrained_tiny_checkpoint(dir_ / "ck.pt", dir_ / "photos", {"paper", "plastic"});
   }
   std::string predict(const std::string& args) const {
     return "predict --checkpoint " + (dir_ / "ck.pt").string() + " " + args;

@@ -55,7 +55,7 @@ class Predict : public ::testing::Test {
  protected:
   void SetUp() override {
     write_inputs(dir_ / "data");
-    testing::write_untrained_checkpoint(dir_ / "ck.pt", dir_ / "data", {"glass", "paper", "trash"});
+    testing::write_untrained_tiny_checkpoint(dir_ / "ck.pt", dir_ / "data", {"glass", "paper", "trash"});
     ModelSource source;
     source.checkpoint = dir_ / "ck.pt";
     model_ = load_inference_model(source);

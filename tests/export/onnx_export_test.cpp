@@ -195,7 +195,7 @@ TEST(OnnxExport, GraphHasOpset17DynamicBatchMetadataAndFoldedBatchNorm) {
   for (const auto& p : proto.metadata_props()) meta[p.key()] = p.value();
   EXPECT_EQ(json::parse(meta.at("class_names")), json(m.class_names));
   EXPECT_EQ(json::parse(meta.at("model")).at("name"), "resnet18");
-  EXPECT_EQ(json::parse(meta.at("preprocess")).at("input_size"), 64);
+  EXPECT_EQ(json::parse(meta.at("preprocessing")).at("input_size"), 64);
 
   OnnxOptions unfolded;
   unfolded.fold_bn = false;
@@ -236,6 +236,18 @@ TEST(OnnxExport, CliWritesAFileAndRejectsAnUnknownFormat) {
   ASSERT_EQ(ok.code, 0) << ok.output;
   EXPECT_TRUE(std::filesystem::exists(out));
   EXPECT_NE(ok.output.find("\"folded_batchnorms\""), std::string::npos) << ok.output;
+  // The weight formats chain: safetensors -> --weights -> .pth.
+  auto st = dir.path() / "m.safetensors";
+  auto to_st = testing::run_garbage("export --model mobilenet_v3_small --num-classes 6 --format "
+                                    "safetensors --output " + st.string());
+  ASSERT_EQ(to_st.code, 0) << to_st.output;
+  auto pth = dir.path() / "m.pth";
+  auto to_pth = testing::run_garbage("export --model mobilenet_v3_small --weights " + st.string() +
+                                     " --format pth --json --output " + pth.string());
+  ASSERT_EQ(to_pth.code, 0) << to_pth.output;
+  EXPECT_NE(to_pth.output.find("\"format\": \"pth\""), std::string::npos) << to_pth.output;
+  EXPECT_GT(std::filesystem::file_size(pth), 6'000'000u);
+
   auto bad = testing::run_garbage("export --model resnet18 --format tflite --output x.tflite");
   EXPECT_EQ(bad.code, 2) << bad.output;
   auto none = testing::run_garbage("export --format onnx --output x.onnx");

@@ -55,7 +55,7 @@ json safetensors_header(const std::filesystem::path& path) {
 
 TEST(WeightsExport, SafetensorsMetadataDescribesACheckpoint) {
   TempDir dir("export-meta");
-  testing::write_untrained_checkpoint(dir / "ck.pt", dir / "data", {"glass", "paper", "trash"});
+  testing::write_untrained_tiny_checkpoint(dir / "ck.pt", dir / "data", {"glass", "paper", "trash"});
   eval::ModelSource source;
   source.checkpoint = dir / "ck.pt";
   auto m = eval::load_inference_model(source);

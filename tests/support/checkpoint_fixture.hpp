@@ -1,12 +1,13 @@
 #pragma once
-// A garbage checkpoint without training: the tiny SimpleCNN of train_fixture.hpp at its random
-// initialisation, saved with the metadata eval and predict read. Fast (no data is decoded).
+// Checkpoints of untrained models: what commands that only run a model need, without the
+// seconds a training run costs. No data is decoded.
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/registry.hpp"
@@ -15,18 +16,24 @@
 
 namespace garbage::testing {
 
-/// Writes `path` for a model with `class_names.size()` classes; the data root named in its
-/// config is `data_root` (which need not exist).
-inline void write_untrained_checkpoint(const std::filesystem::path& path,
-                                       const std::filesystem::path& data_root,
+/// Saves the model `document` (a resolved train document) describes, at its initialisation, with
+/// one head output per class name.
+inline void write_untrained_checkpoint(const std::filesystem::path& path, nlohmann::json document,
                                        const std::vector<std::string>& class_names) {
-  auto doc = tiny_train_document(data_root, 1);
-  doc["model"]["num_classes"] = static_cast<int64_t>(class_names.size());
+  document["model"]["num_classes"] = class_names.size();
   torch::manual_seed(3);
-  auto model = models::create_model(doc["model"]);
+  auto model = models::create_model(document["model"]);
   train::CheckpointState state;
-  state.meta = {{"config", doc}, {"class_names", class_names}, {"epoch", 0}};
+  state.meta = {{"config", document}, {"class_names", class_names}, {"epoch", 0}};
   train::save_checkpoint(path, *model, nullptr, state);
+}
+
+/// The tiny SimpleCNN of train_fixture.hpp; the data root named in its config is `data_root`
+/// (which need not exist).
+inline void write_untrained_tiny_checkpoint(const std::filesystem::path& path,
+                                            const std::filesystem::path& data_root,
+                                            const std::vector<std::string>& class_names) {
+  write_untrained_checkpoint(path, tiny_train_document(data_root, 1), class_names);
 }
 
 }  // namespace garbage::testing

@@ -13,5 +13,7 @@ void add_summary_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
+void add_explain_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace garbage::cli

@@ -65,6 +65,11 @@ namespace garbage::eval {
 std::filesystem::path write_eval_report(const EvalReport& report,
                                         const std::filesystem::path& json_path);
 
+/// The 10 x 3 prediction grid PNG (report::write_prediction_grid) of a seeded choice of the
+/// report's images spread over the classes. Returns the number of thumbnails drawn.
+size_t write_eval_grid(const EvalReport& report, const std::filesystem::path& png_path,
+                       uint64_t seed = 0);
+
 /// Throws Error with ExitCode::gate_failed when accuracy < min_accuracy (a fraction, 0..1).
 void enforce_min_accuracy(const Metrics& metrics, double min_accuracy);
 

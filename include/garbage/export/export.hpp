@@ -11,9 +11,9 @@
 
 namespace garbage::exporting {
 
-enum class Format { onnx, onnx_fp16 };
+enum class Format { onnx, onnx_fp16, safetensors, pth };
 
-/// "onnx" | "onnx-fp16"; anything else throws ConfigError listing the choices.
+/// "onnx" | "onnx-fp16" | "safetensors" | "pth"; anything else throws ConfigError listing the choices.
 Format parse_format(const std::string& name);
 std::string to_string(Format format);
 const std::vector<std::string>& format_names();

@@ -38,6 +38,14 @@ struct ParameterGroup {
   double lr_factor = 1.0;
 };
 
+/// What `garbage explain` needs from one forward pass. All on the autograd path of `logits`.
+struct ExplainTaps {
+  torch::Tensor logits;         ///< [N, classes]
+  torch::Tensor first_layer;    ///< first conv with its BatchNorm / activation [N, C, h, w]
+  torch::Tensor last_features;  ///< last conv feature map, the one Grad-CAM weights [N, C, h, w]
+  torch::Tensor attention;      ///< spatial attention in [0, 1] [N, 1, h, w]; undefined: none
+};
+
 class ClassifierImpl : public torch::nn::Module {
  public:
   using torch::nn::Module::Module;
@@ -66,6 +74,11 @@ class ClassifierImpl : public torch::nn::Module {
   /// eval mode: their running statistics belong to the frozen (pretrained) backbone and must not
   /// drift with the new data's batch statistics.
   void train(bool on = true) override;
+
+  // --- explain ---
+  /// forward() that also returns the tensors explain draws. The default throws Error
+  /// ("<model> does not support explain").
+  virtual ExplainTaps forward_explain(torch::Tensor x);
 };
 
 /// Runs `fn(x)` and reports `module` as `prefix + name` when `tracer` is set. Names are only built

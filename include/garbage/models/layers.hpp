@@ -13,6 +13,25 @@ enum class ActivationKind { relu, gelu, silu, mish, hardswish, sigmoid, identity
 ActivationKind parse_activation(const std::string& name);
 const std::vector<std::string>& activation_names();  ///< the user-selectable ones
 
+/// Applies `kind` to `x`. Every activation in the models goes through here (ActivationImpl and
+/// the direct calls in ResNet and MobileNetV3), so guided backpropagation covers them all.
+torch::Tensor activate(ActivationKind kind, const torch::Tensor& x);
+
+/// While alive, ReLU-like activations (all but sigmoid and identity) run on this thread pass
+/// only positive gradients backwards: guided backpropagation (Springenberg et al. 2015). The
+/// clamp is a hook on each activation output registered during forward, so the forward pass
+/// must run inside the guard; the backward pass may run after it.
+class GuidedBackpropGuard {
+ public:
+  GuidedBackpropGuard();
+  ~GuidedBackpropGuard();
+  GuidedBackpropGuard(const GuidedBackpropGuard&) = delete;
+  GuidedBackpropGuard& operator=(const GuidedBackpropGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// A parameter-free activation chosen at construction time.
 class ActivationImpl : public torch::nn::Cloneable<ActivationImpl> {
  public:

@@ -30,6 +30,8 @@ class MobileNetV3Impl : public FineTunableImpl {
   std::string head_name() const override { return "classifier.3"; }
   int backbone_stage(const std::string& name) const override;
   int num_backbone_stages() const override { return static_cast<int>(features->size()); }
+  /// first_layer: the stem (features.0); last_features: the final 1x1 conv (features.N).
+  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};

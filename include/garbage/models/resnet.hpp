@@ -41,6 +41,9 @@ class ResNetImpl : public FineTunableImpl {
   bool is_new_parameter(const std::string& name) const override;
   int backbone_stage(const std::string& name) const override;
   int num_backbone_stages() const override { return 5; }  // stem + layer1..4
+  /// first_layer: relu(bn1(conv1)); last_features: layer4; attention: recyclenet's spatial gate
+  /// or the last block's CBAM spatial attention (none for se, or recyclenet fusion "channel").
+  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};

@@ -37,6 +37,8 @@ class SimpleCNNImpl : public ClassifierImpl {
   torch::Tensor forward(torch::Tensor x) override;
   torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
   std::string emit(GraphBuilder& graph, const std::string& input) override;
+  /// first_layer / last_features: the first / last conv block before its pooling.
+  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};

@@ -50,3 +50,36 @@ void write_scatter_png(const std::filesystem::path& path, const std::vector<doub
                        const std::string& x_label, const std::string& y_label);
 
 }  // namespace garbage::report
+
+namespace garbage::report {
+
+/// Prediction grid: `columns` x `rows` thumbnails, each with its true and predicted label below.
+struct PredictionGridLayout {
+  int columns = 10, rows = 3;
+  int thumb = 128;   ///< thumbnail side; images keep their aspect ratio inside it
+  int caption = 34;  ///< two text lines under each thumbnail
+  int gap = 8;
+  int cells() const { return columns * rows; }
+  int width() const { return gap + columns * (thumb + gap); }
+  int height() const { return gap + rows * (thumb + caption + gap); }
+};
+
+struct PredictionSample {
+  std::string path;
+  int64_t target = 0, prediction = 0;
+};
+
+/// Indices of up to `count` samples spread over the true classes: each class's samples in a
+/// seeded shuffle, taken round robin over the classes, then ordered by class. Deterministic.
+std::vector<size_t> pick_grid_samples(const std::vector<int64_t>& targets, size_t count,
+                                      uint64_t seed);
+
+/// Draws `samples` (at most layout.cells(), in order) as thumbnails decoded from their files,
+/// with "true" and "pred" labels, both green when right and red when wrong. An unreadable file
+/// is drawn as a grey box. Returns the number of thumbnails drawn.
+size_t write_prediction_grid(const std::filesystem::path& path,
+                             const std::vector<PredictionSample>& samples,
+                             const std::vector<std::string>& class_names,
+                             const PredictionGridLayout& layout = {});
+
+}  // namespace garbage::report
