@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/checkpoint_fixture.hpp"
 #include "../support/run_cli.hpp"
 #include "../support/synthetic_data.hpp"
 #include "garbage/io/to_torch.hpp"
@@ -22,6 +23,17 @@ TEST(ZooCli, SummaryOfARegistryModel) {
   EXPECT_NE(r.output.find("layer4.1.bn2"), std::string::npos);
   auto bad = run_garbage("summary --model resnet18 --config x.json");
   EXPECT_EQ(bad.code, 2) << bad.output;
+  auto none = run_garbage("summary");
+  EXPECT_EQ(none.code, 2) << none.output;
+}
+
+TEST(ZooCli, SummaryOfACheckpointUsesItsModelAndInputSize) {
+  testing::TempDir dir("zoo-cli");
+  testing::write_untrained_tiny_checkpoint(dir / "ck.pt", dir / "data", {"a", "b", "c"});
+  auto r = run_garbage("summary --checkpoint " + (dir / "ck.pt").string());
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("model simple_cnn"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[1, 3]"), std::string::npos) << r.output;  // the 3-class head
 }
 
 TEST(ZooCli, EvalRunsAWeightFileWithTheDataSetsClasses) {
