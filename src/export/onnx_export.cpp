@@ -6,7 +6,6 @@
 
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"

@@ -5,9 +5,9 @@
 namespace garbage::io {
 namespace {
 
-constexpr uint32_t kLocalHeader = 0x04034b50;
-constexpr uint32_t kCentralHeader = 0x02014b50;
-constexpr uint32_t kEndOfDirectory = 0x06054b50;
+constexpr uint32_t kLocalHeader = zip_signature::local_header;
+constexpr uint32_t kCentralHeader = zip_signature::central_header;
+constexpr uint32_t kEndOfDirectory = zip_signature::end_of_directory;
 constexpr uint32_t kZip64Locator = 0x07064b50;
 constexpr uint32_t kZip64End = 0x06064b50;
 

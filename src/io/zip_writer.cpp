@@ -4,13 +4,14 @@
 #include <limits>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/zip.hpp"
 
 namespace garbage::io {
 namespace {
 
-constexpr uint32_t kLocalHeader = 0x04034b50;
-constexpr uint32_t kCentralHeader = 0x02014b50;
-constexpr uint32_t kEndOfDirectory = 0x06054b50;
+constexpr uint32_t kLocalHeader = zip_signature::local_header;
+constexpr uint32_t kCentralHeader = zip_signature::central_header;
+constexpr uint32_t kEndOfDirectory = zip_signature::end_of_directory;
 constexpr uint64_t kLocalHeaderSize = 30;
 constexpr uint16_t kVersion = 20;        // 2.0: stored entries, folders
 constexpr uint16_t kDosDate = 0x21;      // 1980-01-01: a fixed stamp keeps output reproducible

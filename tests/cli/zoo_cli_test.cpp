@@ -41,13 +41,8 @@ TEST(ZooCli, EvalRunsAWeightFileWithTheDataSetsClasses) {
   testing::write_synthetic_dataset(dir / "data", 3, 8, 48);
   auto model = models::create_model(
       models::resolve_model_config({{"name", "mobilenet_v3_small"}, {"num_classes", 3}}, "test"));
-  io::StateDict tensors;
-  for (const auto& p : model->named_parameters())
-    tensors.emplace_back(p.key(), io::from_torch(p.value()));
-  for (const auto& b : model->named_buffers())
-    tensors.emplace_back(b.key(), io::from_torch(b.value()));
   auto weights = dir / "mnv3.safetensors";
-  io::write_safetensors(weights, tensors);
+  io::write_safetensors(weights, io::module_state_dict(*model));
 
   auto r = run_garbage("eval --model mobilenet_v3_small --weights " + weights.string() +
                        " --data " + (dir / "data").string() + " --split test --report " +

@@ -9,6 +9,13 @@
 
 namespace garbage::io {
 
+/// Record signatures of the zip format, shared by the reader and io/zip_writer.
+namespace zip_signature {
+inline constexpr uint32_t local_header = 0x04034b50;
+inline constexpr uint32_t central_header = 0x02014b50;
+inline constexpr uint32_t end_of_directory = 0x06054b50;
+}  // namespace zip_signature
+
 struct ZipEntry {
   std::string name;
   uint64_t data_offset = 0;  ///< start of the entry's bytes in the archive
