@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
-#include "garbage/cli/model_source_options.hpp"
+#include "garbage/cli/common_options.hpp"
 #include "garbage/eval/bench.hpp"
 
 namespace garbage::cli {
@@ -16,23 +16,21 @@ void add_bench_command(CLI::App& app) {
   auto opts = std::make_shared<Options>();
   auto& r = opts->request;
   auto* cmd = app.add_subcommand("bench", "inference latency and throughput per batch size");
-  cmd->footer(R"(Examples:
-  garbage bench --checkpoint runs/simple_cnn/best.pt
+  set_footer(
+      *cmd, R"(  garbage bench --checkpoint runs/simple_cnn/best.pt
   garbage bench --model mobilenet_v3_small --batch 1,8,64 --threads 2 --json
-  garbage bench --model resnet50 --device cuda --half --iters 100
-
-Random input (fixed seed), timed in inference mode after --warmup passes. Latencies are per batch
+  garbage bench --model resnet50 --device cuda --half --iters 100)",
+      {R"(Random input (fixed seed), timed in inference mode after --warmup passes. Latencies are per batch
 (median and 90th percentile); img/s is batch / median. Without --iters each batch size runs for
---min-time seconds (at least 5 passes).)" +
-              std::string("\n\n") + kModelSourceHelp);
+--min-time seconds (at least 5 passes).)",
+       kModelSourceHelp});
   add_model_source_options(*cmd, r.model, /*weights_required=*/false);
   cmd->add_option("-b,--batch", r.batch_sizes, "batch sizes, comma separated (default 1,8,64)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
   cmd->add_option("--img", r.img_size, "image side in px (default: the model's input size)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", r.threads, "compute threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  add_threads_option(*cmd, r.threads);
   cmd->add_option("--device", r.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
@@ -48,7 +46,7 @@ Random input (fixed seed), timed in inference mode after --warmup passes. Latenc
       ->check(CLI::PositiveNumber)
       ->capture_default_str()
       ->excludes(iters);
-  cmd->add_flag("--json", opts->json, "machine-readable output");
+  add_json_flag(*cmd, opts->json, "machine-readable output");
   cmd->callback([opts] {
     auto report = eval::run_bench(opts->request);
     if (opts->json)

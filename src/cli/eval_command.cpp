@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
-#include "garbage/cli/model_source_options.hpp"
+#include "garbage/cli/common_options.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/eval/evaluate.hpp"
 
@@ -12,28 +12,28 @@ namespace garbage::cli {
 
 void add_eval_command(CLI::App& app) {
   struct Options {
-    eval::ModelSource source;
-    std::string split = "test", data, report, grid, save_tensors;
+    loading::ModelSource source;
+    std::string split = "test", report, grid, save_tensors;
+    std::optional<std::string> data;
     double min_accuracy = -1;
     int threads = 0;
     int64_t batch = 0;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("eval", "evaluate a checkpoint on a split");
-  cmd->footer(R"(Examples:
-  garbage eval --checkpoint runs/simple_cnn/best.pt
+  set_footer(
+      *cmd, R"(  garbage eval --checkpoint runs/simple_cnn/best.pt
   garbage eval --checkpoint runs/simple_cnn/best.pt --split val --report out/val.json
   garbage eval --checkpoint runs/simple_cnn/best.pt --grid out/predictions.png
   garbage eval --checkpoint best.pt --min-accuracy 0.86   # exit 3 when below: for CI gates
-  garbage eval --model resnet18 --weights my_finetuned_resnet18.pth   # any torchvision file
-
-With --model/--weights the labels are the data set's classes in order; the file's head must have
-one output per class.)" +
-              std::string("\n\n") + kModelSourceHelp);
+  garbage eval --model resnet18 --weights my_finetuned_resnet18.pth   # any torchvision file)",
+      {R"(With --model/--weights the labels are the data set's classes in order; the file's head must have
+one output per class.)",
+       kModelSourceHelp});
   add_model_source_options(*cmd, opts->source, /*weights_required=*/true);
   cmd->add_option("-s,--split", opts->split, "split to score")
       ->check(CLI::IsMember({"train", "val", "test"}));
-  cmd->add_option("-d,--data", opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");
+  add_data_option(*cmd, opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");
   cmd->add_option("-r,--report", opts->report,
                   "write the JSON report here (and a confusion-matrix PNG beside it)");
   cmd->add_option("--save-tensors", opts->save_tensors,
@@ -44,8 +44,7 @@ one output per class.)" +
   cmd->add_option("--min-accuracy", opts->min_accuracy,
                   "exit with code 3 when accuracy is below this fraction (0..1)")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--threads", opts->threads, "compute threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  add_threads_option(*cmd, opts->threads);
   cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([opts] {
@@ -54,7 +53,7 @@ one output per class.)" +
     request.model = opts->source;
     request.save_tensors = opts->save_tensors;
     request.split = data::parse_split(opts->split);
-    if (!opts->data.empty()) request.data_root = opts->data;
+    request.data_root = opts->data;
     request.threads = opts->threads;
     request.batch_size = opts->batch;
     auto report = eval::evaluate_checkpoint(request);

@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
-#include "garbage/cli/model_source_options.hpp"
+#include "garbage/cli/common_options.hpp"
 #include "garbage/core/runtime.hpp"
 #include "garbage/export/export.hpp"
 
@@ -19,27 +19,26 @@ void add_export_command(CLI::App& app) {
   auto opts = std::make_shared<Options>();
   auto* cmd =
       app.add_subcommand("export", "write a model as ONNX (fp32/fp16), safetensors or .pth");
-  cmd->footer(std::string(R"(Examples:
-  garbage export --checkpoint runs/simple_cnn/best.pt --format onnx --output simple_cnn.onnx
+  set_footer(
+      *cmd,
+      R"(  garbage export --checkpoint runs/simple_cnn/best.pt --format onnx --output simple_cnn.onnx
   garbage export --checkpoint best.pt --format onnx-fp16 --output model_fp16.onnx
   garbage export --model mobilenet_v3_small --weights mnv3.pth --format onnx --output mnv3.onnx
   garbage export --checkpoint best.pt --format safetensors --output model.safetensors
-  garbage export --checkpoint best.pt --format pth --output model.pth   # torch.load-able
-
-ONNX: opset 17, input "input" [batch, 3, S, S] float32 (RGB, x/255 then ImageNet mean/std),
+  garbage export --checkpoint best.pt --format pth --output model.pth   # torch.load-able)",
+      {R"(ONNX: opset 17, input "input" [batch, 3, S, S] float32 (RGB, x/255 then ImageNet mean/std),
 output "logits" [batch, classes], a dynamic batch axis, BatchNorm folded into the conv before it,
 class names and preprocessing in the metadata. onnx-fp16 computes in half precision behind
 float32 input/output casts. safetensors carries the model config, class names and
-preprocessing in __metadata__; .pth is a torch.save zip state_dict with torchvision's key names.
-
-)") + kModelSourceHelp);
+preprocessing in __metadata__; .pth is a torch.save zip state_dict with torchvision's key names.)",
+       kModelSourceHelp});
   add_model_source_options(*cmd, opts->request.model, /*weights_required=*/false);
   cmd->add_option("-f,--format", opts->format, "onnx | onnx-fp16 | safetensors | pth")
       ->check(CLI::IsMember(exporting::format_names()));
   cmd->add_option("-o,--output", opts->request.output, "file to write")->required();
   cmd->add_flag("--no-fold-bn", opts->no_fold_bn,
                 "onnx: keep BatchNormalization nodes instead of folding them into convs");
-  cmd->add_flag("--json", opts->json, "print what was written as JSON");
+  add_json_flag(*cmd, opts->json, "print what was written as JSON");
   cmd->callback([opts] {
     opts->request.model.validate("export");
     opts->request.format = exporting::parse_format(opts->format);
@@ -47,11 +46,10 @@ preprocessing in __metadata__; .pth is a torch.save zip state_dict with torchvis
     configure_threads(0);
     auto written = exporting::export_model(opts->request);
     if (opts->json) {
-      std::cout << written.dump(2) << std::endl;
+      std::cout << written.to_json().dump(2) << std::endl;
     } else {
-      spdlog::info("wrote {} ({}, {} bytes) from {}", written["output"].get<std::string>(),
-                   written["format"].get<std::string>(), written.value("bytes", int64_t{0}),
-                   written["source"].get<std::string>());
+      spdlog::info("wrote {} ({}, {} bytes) from {}", written.output.string(),
+                   exporting::to_string(written.format), written.bytes, written.source);
     }
   });
 }

@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
-#include "garbage/cli/model_source_options.hpp"
+#include "garbage/cli/common_options.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/models/registry.hpp"
@@ -15,24 +15,21 @@ void add_summary_command(CLI::App& app) {
   struct Options {
     std::string config;
     std::vector<std::string> overrides;
-    eval::ModelSource source;
+    loading::ModelSource source;
     bool json = false;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("summary", "print a model's layers, parameters and MACs");
-  cmd->footer(R"(Examples:
-  garbage summary --config configs/simple_cnn.json --json
+  set_footer(*cmd, R"(  garbage summary --config configs/simple_cnn.json --json
   garbage summary --checkpoint runs/simple_cnn/best.pt
   garbage summary --model resnet18 --weights resnet18-f37072fd.pth
   garbage summary --model mobilenet_v3_small --num-classes 6)");
-  auto* config = cmd->add_option("-c,--config", opts->config, "train config (JSON)")
-                     ->check(CLI::ExistingFile);
-  cmd->add_option("--set", opts->overrides, "override a config value: KEY.PATH=VALUE")
-      ->take_all()
-      ->needs(config);
+  auto* config =
+      cmd->add_option("-c,--config", opts->config, "train config (JSON)")->check(CLI::ExistingFile);
+  add_set_option(*cmd, opts->overrides)->needs(config);
   add_model_source_options(*cmd, opts->source, /*weights_required=*/false);
   config->excludes("--checkpoint")->excludes("--model");
-  cmd->add_flag("--json", opts->json, "machine-readable output");
+  add_json_flag(*cmd, opts->json, "machine-readable output");
   cmd->callback([opts] {
     models::ModelPtr model;
     std::string name;
@@ -41,7 +38,7 @@ void add_summary_command(CLI::App& app) {
       if (opts->source.checkpoint.empty() && opts->source.model_name.empty())
         throw ConfigError("summary: give --config, --checkpoint or --model");
       opts->source.validate("summary");
-      auto loaded = eval::load_inference_model(opts->source);
+      auto loaded = loading::load_inference_model(opts->source);
       model = loaded.model;
       name = loaded.model_name();
       size = loaded.input_size();

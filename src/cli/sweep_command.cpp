@@ -6,6 +6,7 @@
 
 #include "garbage/cli/commands.hpp"
 #include "garbage/core/errors.hpp"
+#include "garbage/core/interrupt.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/sweep/report.hpp"
 #include "garbage/sweep/runner.hpp"
@@ -101,7 +102,7 @@ void run_sweep_command(SweepOptions& o) {
   run.out_root = o.out.empty() ? fs::path("runs/sweeps") / o.name : fs::path(o.out);
   if (!o.data.empty()) run.data_root = o.data;
   run.stale_after = o.stale_after;
-  train::install_interrupt_handler();
+  install_interrupt_handler();
   auto summary = sweep::run_sweep(*storage, config, run, sweep::train_trial);
   if (summary.best)
     spdlog::info(

@@ -1,125 +1,176 @@
 #include "garbage/config/train_config.hpp"
 
 #include <cstdlib>
+#include <functional>
 #include <thread>
+#include <type_traits>
 
-#include "garbage/config/schema.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
+#include "garbage/core/schema.hpp"
 #include "garbage/models/registry.hpp"
+
+namespace garbage::data {
+// Enum fields are stored under their config spelling.
+NLOHMANN_JSON_SERIALIZE_ENUM(BadFilePolicy,
+                             {{BadFilePolicy::skip, "skip"}, {BadFilePolicy::error, "error"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(ResizeSpec::Mode, {{ResizeSpec::Mode::square, "square"},
+                                                {ResizeSpec::Mode::shorter, "shorter"}})
+}  // namespace garbage::data
 
 namespace garbage::config {
 namespace {
 
-json base_defaults() {
+/// One config key: where it lives in the document, its default and rule, and the member of
+/// TrainConfig it fills.
+struct Field {
+  std::string path;
+  json default_value;
+  Rule rule;
+  std::function<void(TrainConfig&, const json&)> read;
+  std::function<json(const TrainConfig&)> write;
+};
+
+/// `access` returns the member (e.g. [](TrainConfig& c) -> auto& { return c.seed; }).
+template <typename Access>
+Field field(std::string path, json default_value, Rule rule, Access access) {
+  using Member = std::decay_t<decltype(access(std::declval<TrainConfig&>()))>;
+  return {std::move(path), std::move(default_value), std::move(rule),
+          [access](TrainConfig& c, const json& v) { access(c) = v.get<Member>(); },
+          [access](const TrainConfig& c) { return json(access(const_cast<TrainConfig&>(c))); }};
+}
+
+const Rule kAny{};
+
+#define GARBAGE_MEMBER(expr)     \
+  [](TrainConfig & c) -> auto& { \
+    return c.expr;               \
+  }
+
+/// Every key of the train document but the model section (which the registry validates).
+const std::vector<Field>& fields() {
+  using R = Rule;
   const data::AugmentOptions a;
   const data::Normalize n;
-  return {
-      {"name", "run"},
-      {"seed", 42},
-      {"threads", 0},
-      {"model", json::object()},
-      {"data",
-       {{"root", ""},
-        {"layout", "auto"},
-        {"val_fraction", 0.13},
-        {"test_fraction", 0.17},
-        {"split_seed", 42},
-        {"subset", 1.0},
-        {"on_bad_file", "skip"},
-        {"workers", 2},
-        {"prefetch", 4},
-        {"channels_last", true}}},
-      {"preprocess",
-       {{"resize", 0},
-        {"resize_mode", "square"},
-        {"crop", 0},
-        {"mean", {n.mean[0], n.mean[1], n.mean[2]}},
-        {"std", {n.std[0], n.std[1], n.std[2]}}}},
-      {"augment",
-       {{"enabled", true},
-        {"hflip_p", a.hflip_p},
-        {"rotate_p", a.rotate_p},
-        {"rotate_deg", a.rotate_deg},
-        {"affine_p", a.affine_p},
-        {"shift", a.shift},
-        {"scale", a.scale},
-        {"color_p", a.color_p},
-        {"brightness", a.brightness},
-        {"contrast", a.contrast},
-        {"random_resized_crop", a.random_resized_crop},
-        {"rrc_min_scale", a.rrc_min_scale}}},
-      {"train",
-       {{"epochs", 20},
-        {"batch_size", 32},
-        {"eval_batch_size", 64},
-        {"label_smoothing", 0.0},
-        {"test_at_end", true},
-        {"optimizer",
-         {{"name", "adam"},
-          {"lr", 1e-4},
-          {"momentum", 0.9},
-          {"nesterov", false},
-          {"weight_decay", 0.0},
-          {"beta1", 0.9},
-          {"beta2", 0.999}}},
-        {"scheduler",
-         {{"name", "none"},
-          {"step_size", 10},
-          {"gamma", 0.1},
-          {"min_lr", 0.0},
-          {"warmup_epochs", 0}}},
-        {"early_stopping", {{"metric", "val_accuracy"}, {"patience", 5}, {"min_delta", 0.0}}}}}};
+  static const std::vector<Field> table = {
+      field("name", "run", kAny, GARBAGE_MEMBER(name)),
+      field("seed", 42, R::at_least(0), GARBAGE_MEMBER(seed)),
+      field("threads", 0, R::range(0, 1024), GARBAGE_MEMBER(threads)),
+      // data
+      field("data.root", "", kAny, GARBAGE_MEMBER(dataset.root)),
+      field("data.layout", "auto", R::one_of({"auto", "trashnet", "folder"}),
+            GARBAGE_MEMBER(dataset.layout)),
+      field("data.val_fraction", 0.13, R::range(0, 0.9), GARBAGE_MEMBER(dataset.val_fraction)),
+      field("data.test_fraction", 0.17, R::range(0, 0.9), GARBAGE_MEMBER(dataset.test_fraction)),
+      field("data.split_seed", 42, R::at_least(0), GARBAGE_MEMBER(dataset.split_seed)),
+      field("data.subset", 1.0, R::positive(1.0), GARBAGE_MEMBER(dataset.subset)),
+      field("data.on_bad_file", "skip", R::one_of({"skip", "error"}),
+            GARBAGE_MEMBER(dataset.on_bad_file)),
+      field("data.workers", 2, R::range(1, 64), GARBAGE_MEMBER(loader.workers)),
+      field("data.prefetch", 4, R::range(1, 256), GARBAGE_MEMBER(loader.prefetch)),
+      field("data.channels_last", true, kAny, GARBAGE_MEMBER(loader.channels_last)),
+      // preprocess
+      field("preprocess.resize", 0, R::range(0, 4096), GARBAGE_MEMBER(preprocess_resize)),
+      field("preprocess.resize_mode", "square", R::one_of({"square", "shorter"}),
+            GARBAGE_MEMBER(transform.resize.mode)),
+      field("preprocess.crop", 0, R::range(0, 4096), GARBAGE_MEMBER(transform.resize.crop)),
+      field("preprocess.mean", {n.mean[0], n.mean[1], n.mean[2]}, kAny,
+            GARBAGE_MEMBER(transform.normalize.mean)),
+      field("preprocess.std", {n.std[0], n.std[1], n.std[2]}, kAny,
+            GARBAGE_MEMBER(transform.normalize.std)),
+      // augment
+      field("augment.enabled", true, kAny, GARBAGE_MEMBER(transform.augment.enabled)),
+      field("augment.hflip_p", a.hflip_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.hflip_p)),
+      field("augment.rotate_p", a.rotate_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.rotate_p)),
+      field("augment.rotate_deg", a.rotate_deg, R::range(0, 180),
+            GARBAGE_MEMBER(transform.augment.rotate_deg)),
+      field("augment.affine_p", a.affine_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.affine_p)),
+      field("augment.shift", a.shift, R::range(0, 0.5), GARBAGE_MEMBER(transform.augment.shift)),
+      field("augment.scale", a.scale, R::range(0, 0.9), GARBAGE_MEMBER(transform.augment.scale)),
+      field("augment.color_p", a.color_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.color_p)),
+      field("augment.brightness", a.brightness, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.brightness)),
+      field("augment.contrast", a.contrast, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.contrast)),
+      field("augment.random_resized_crop", a.random_resized_crop, kAny,
+            GARBAGE_MEMBER(transform.augment.random_resized_crop)),
+      field("augment.rrc_min_scale", a.rrc_min_scale, R::positive(1.0),
+            GARBAGE_MEMBER(transform.augment.rrc_min_scale)),
+      // train
+      field("train.epochs", 20, R::range(1, 100000), GARBAGE_MEMBER(epochs)),
+      field("train.batch_size", 32, R::range(1, 65536), GARBAGE_MEMBER(batch_size)),
+      field("train.eval_batch_size", 64, R::range(1, 65536), GARBAGE_MEMBER(eval_batch_size)),
+      field("train.label_smoothing", 0.0, R::range(0, 0.99), GARBAGE_MEMBER(label_smoothing)),
+      field("train.test_at_end", true, kAny, GARBAGE_MEMBER(test_at_end)),
+      field("train.optimizer.name", "adam", R::one_of({"adam", "adamw", "sgd"}),
+            GARBAGE_MEMBER(optimizer.name)),
+      field("train.optimizer.lr", 1e-4, R::positive(10.0), GARBAGE_MEMBER(optimizer.lr)),
+      field("train.optimizer.momentum", 0.9, R::range(0, 0.999),
+            GARBAGE_MEMBER(optimizer.momentum)),
+      field("train.optimizer.nesterov", false, kAny, GARBAGE_MEMBER(optimizer.nesterov)),
+      field("train.optimizer.weight_decay", 0.0, R::range(0, 1),
+            GARBAGE_MEMBER(optimizer.weight_decay)),
+      field("train.optimizer.beta1", 0.9, R::range(0, 0.9999), GARBAGE_MEMBER(optimizer.beta1)),
+      field("train.optimizer.beta2", 0.999, R::range(0, 0.99999), GARBAGE_MEMBER(optimizer.beta2)),
+      field("train.scheduler.name", "none", R::one_of({"none", "step", "cosine"}),
+            GARBAGE_MEMBER(scheduler.name)),
+      field("train.scheduler.step_size", 10, R::range(1, 100000),
+            GARBAGE_MEMBER(scheduler.step_size)),
+      field("train.scheduler.gamma", 0.1, R::positive(1.0), GARBAGE_MEMBER(scheduler.gamma)),
+      field("train.scheduler.min_lr", 0.0, R::range(0, 10), GARBAGE_MEMBER(scheduler.min_lr)),
+      field("train.scheduler.warmup_epochs", 0, R::range(0, 100000),
+            GARBAGE_MEMBER(scheduler.warmup_epochs)),
+      field("train.early_stopping.metric", "val_accuracy", R::one_of({"val_accuracy", "val_loss"}),
+            GARBAGE_MEMBER(early_stopping.metric)),
+      field("train.early_stopping.patience", 5, R::range(0, 100000),
+            GARBAGE_MEMBER(early_stopping.patience)),
+      field("train.early_stopping.min_delta", 0.0, R::range(0, 1),
+            GARBAGE_MEMBER(early_stopping.min_delta)),
+  };
+  return table;
+}
+
+#undef GARBAGE_MEMBER
+
+json::json_pointer pointer_of(const std::string& path) {
+  std::string pointer;
+  for (const auto& part : split_path(path)) pointer += "/" + part;
+  return json::json_pointer(pointer);
+}
+
+json base_defaults() {
+  json doc = {{"model", json::object()}};
+  for (const auto& f : fields()) doc[pointer_of(f.path)] = f.default_value;
+  return doc;
 }
 
 Rules base_rules() {
-  return {
-      {"seed", Rule::at_least(0)},
-      {"threads", Rule::range(0, 1024)},
-      {"data.layout", Rule::one_of({"auto", "trashnet", "folder"})},
-      {"data.val_fraction", Rule::range(0, 0.9)},
-      {"data.test_fraction", Rule::range(0, 0.9)},
-      {"data.split_seed", Rule::at_least(0)},
-      {"data.subset", Rule::positive(1.0)},
-      {"data.on_bad_file", Rule::one_of({"skip", "error"})},
-      {"data.workers", Rule::range(1, 64)},
-      {"data.prefetch", Rule::range(1, 256)},
-      {"preprocess.resize", Rule::range(0, 4096)},
-      {"preprocess.resize_mode", Rule::one_of({"square", "shorter"})},
-      {"preprocess.crop", Rule::range(0, 4096)},
-      {"augment.hflip_p", Rule::range(0, 1)},
-      {"augment.rotate_p", Rule::range(0, 1)},
-      {"augment.rotate_deg", Rule::range(0, 180)},
-      {"augment.affine_p", Rule::range(0, 1)},
-      {"augment.shift", Rule::range(0, 0.5)},
-      {"augment.scale", Rule::range(0, 0.9)},
-      {"augment.color_p", Rule::range(0, 1)},
-      {"augment.brightness", Rule::range(0, 1)},
-      {"augment.contrast", Rule::range(0, 1)},
-      {"augment.rrc_min_scale", Rule::positive(1.0)},
-      {"train.epochs", Rule::range(1, 100000)},
-      {"train.batch_size", Rule::range(1, 65536)},
-      {"train.eval_batch_size", Rule::range(1, 65536)},
-      {"train.label_smoothing", Rule::range(0, 0.99)},
-      {"train.optimizer.name", Rule::one_of({"adam", "adamw", "sgd"})},
-      {"train.optimizer.lr", Rule::positive(10.0)},
-      {"train.optimizer.momentum", Rule::range(0, 0.999)},
-      {"train.optimizer.weight_decay", Rule::range(0, 1)},
-      {"train.optimizer.beta1", Rule::range(0, 0.9999)},
-      {"train.optimizer.beta2", Rule::range(0, 0.99999)},
-      {"train.scheduler.name", Rule::one_of({"none", "step", "cosine"})},
-      {"train.scheduler.step_size", Rule::range(1, 100000)},
-      {"train.scheduler.gamma", Rule::positive(1.0)},
-      {"train.scheduler.min_lr", Rule::range(0, 10)},
-      {"train.scheduler.warmup_epochs", Rule::range(0, 100000)},
-      {"train.early_stopping.metric", Rule::one_of({"val_accuracy", "val_loss"})},
-      {"train.early_stopping.patience", Rule::range(0, 100000)},
-      {"train.early_stopping.min_delta", Rule::range(0, 1)},
-  };
+  Rules rules;
+  for (const auto& f : fields())
+    if (f.rule.min || f.rule.max || !f.rule.choices.empty()) rules[f.path] = f.rule;
+  return rules;
 }
 
+bool has_prefix(const std::string& path, const char* prefix) {
+  return path.rfind(prefix, 0) == 0;
+}
+
+/// The side of the images a model section expects: its img_size, else the registry's.
 int model_input_size(const json& model) {
-  return model.contains("img_size") ? model["img_size"].get<int>() : 224;
+  if (model.contains("img_size")) return model["img_size"].get<int>();
+  const auto name = model.value("name", std::string());
+  for (const auto& spec : models::all_models())
+    if (spec.name == name) return spec.input_size;
+  return 224;
+}
+
+/// Fills the derived part of the transform (the effective resize).
+void finish_transform(TrainConfig& c, const json& model) {
+  c.transform.resize.size = c.preprocess_resize > 0 ? c.preprocess_resize : model_input_size(model);
 }
 
 void check_cross_fields(const json& doc, const std::string& source) {
@@ -165,82 +216,35 @@ json resolve_train_document(const json& user, const std::string& source) {
 }
 
 data::TransformSpec transform_from_document(const json& doc) {
-  data::TransformSpec t;
-  const auto& pre = doc.at("preprocess");
-  int resize = pre.at("resize").get<int>();
-  t.resize.size = resize > 0 ? resize : model_input_size(doc.at("model"));
-  t.resize.mode = pre.at("resize_mode").get<std::string>() == "shorter"
-                      ? data::ResizeSpec::Mode::shorter
-                      : data::ResizeSpec::Mode::square;
-  t.resize.crop = pre.at("crop").get<int>();
-  for (int c = 0; c < 3; ++c) {
-    t.normalize.mean[c] = pre.at("mean")[c].get<float>();
-    t.normalize.std[c] = pre.at("std")[c].get<float>();
-  }
-  const auto& a = doc.at("augment");
-  t.augment.enabled = a.at("enabled").get<bool>();
-  t.augment.hflip_p = a.at("hflip_p").get<double>();
-  t.augment.rotate_p = a.at("rotate_p").get<double>();
-  t.augment.rotate_deg = a.at("rotate_deg").get<double>();
-  t.augment.affine_p = a.at("affine_p").get<double>();
-  t.augment.shift = a.at("shift").get<double>();
-  t.augment.scale = a.at("scale").get<double>();
-  t.augment.color_p = a.at("color_p").get<double>();
-  t.augment.brightness = a.at("brightness").get<double>();
-  t.augment.contrast = a.at("contrast").get<double>();
-  t.augment.random_resized_crop = a.at("random_resized_crop").get<bool>();
-  t.augment.rrc_min_scale = a.at("rrc_min_scale").get<double>();
-  return t;
+  // Only the preprocess and augment sections: checkpoints of any age carry those.
+  TrainConfig c;
+  for (const auto& f : fields())
+    if (has_prefix(f.path, "preprocess.") || has_prefix(f.path, "augment."))
+      f.read(c, doc.at(pointer_of(f.path)));
+  finish_transform(c, doc.at("model"));
+  return c.transform;
 }
 
 TrainConfig make_train_config(const json& doc) {
   TrainConfig c;
   c.resolved = doc;
-  c.name = doc["name"].get<std::string>();
-  c.seed = doc["seed"].get<uint64_t>();
-  c.threads = doc["threads"].get<int>();
-  c.model = doc["model"];
-
-  const auto& d = doc["data"];
-  c.dataset.root = d["root"].get<std::string>();
-  c.dataset.layout = d["layout"].get<std::string>();
-  c.dataset.val_fraction = d["val_fraction"].get<double>();
-  c.dataset.test_fraction = d["test_fraction"].get<double>();
-  c.dataset.split_seed = d["split_seed"].get<uint64_t>();
-  c.dataset.subset = d["subset"].get<double>();
+  for (const auto& f : fields()) f.read(c, doc.at(pointer_of(f.path)));
+  c.model = doc.at("model");
   c.dataset.subset_seed = c.seed;
-  c.dataset.on_bad_file = data::parse_bad_file_policy(d["on_bad_file"].get<std::string>());
-  c.loader.workers = d["workers"].get<int>();
-  c.loader.prefetch = d["prefetch"].get<int>();
-  c.loader.channels_last = d["channels_last"].get<bool>();
-
-  c.transform = transform_from_document(doc);
-
-  const auto& t = doc["train"];
-  c.epochs = t["epochs"].get<int64_t>();
-  c.batch_size = t["batch_size"].get<int64_t>();
-  c.eval_batch_size = t["eval_batch_size"].get<int64_t>();
-  c.label_smoothing = t["label_smoothing"].get<double>();
-  c.test_at_end = t["test_at_end"].get<bool>();
-  const auto& o = t["optimizer"];
-  c.optimizer.name = o["name"].get<std::string>();
-  c.optimizer.lr = o["lr"].get<double>();
-  c.optimizer.momentum = o["momentum"].get<double>();
-  c.optimizer.nesterov = o["nesterov"].get<bool>();
-  c.optimizer.weight_decay = o["weight_decay"].get<double>();
-  c.optimizer.beta1 = o["beta1"].get<double>();
-  c.optimizer.beta2 = o["beta2"].get<double>();
-  const auto& s = t["scheduler"];
-  c.scheduler.name = s["name"].get<std::string>();
-  c.scheduler.step_size = s["step_size"].get<int64_t>();
-  c.scheduler.gamma = s["gamma"].get<double>();
-  c.scheduler.min_lr = s["min_lr"].get<double>();
-  c.scheduler.warmup_epochs = s["warmup_epochs"].get<int64_t>();
-  const auto& e = t["early_stopping"];
-  c.early_stopping.metric = e["metric"].get<std::string>();
-  c.early_stopping.patience = e["patience"].get<int64_t>();
-  c.early_stopping.min_delta = e["min_delta"].get<double>();
+  finish_transform(c, c.model);
   return c;
+}
+
+json to_document(const TrainConfig& c) {
+  json doc = {{"model", c.model}};
+  for (const auto& f : fields()) doc[pointer_of(f.path)] = f.write(c);
+  return doc;
+}
+
+std::vector<std::string> field_paths() {
+  std::vector<std::string> paths;
+  for (const auto& f : fields()) paths.push_back(f.path);
+  return paths;
 }
 
 TrainConfig load_train_config(const std::filesystem::path& path,

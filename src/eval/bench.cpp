@@ -56,7 +56,7 @@ BenchReport run_bench(const BenchRequest& request) {
   validate_bench_request(request);
   BenchReport report;
   report.threads = configure_threads(request.threads);
-  auto loaded = load_inference_model(request.model);
+  auto loaded = loading::load_inference_model(request.model);
   auto& model = *loaded.model;
   report.model = loaded.model_name();
   report.source = loaded.source;

@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "garbage/config/train_config.hpp"
@@ -11,8 +12,9 @@
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
-#include "garbage/eval/inference.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
+#include "garbage/report/plots.hpp"
 
 namespace garbage::eval {
 
@@ -98,7 +100,7 @@ class TensorSaver {
 
 EvalReport evaluate_checkpoint(const EvalRequest& request) {
   int threads = configure_threads(request.threads);
-  auto loaded = load_inference_model(request.model);
+  auto loaded = loading::load_inference_model(request.model);
   const bool standalone = loaded.standalone();
   auto& model = loaded.model;
   auto cfg = config::make_train_config(loaded.document);
@@ -146,15 +148,6 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
   return report;
 }
-
-}  // namespace garbage::eval
-
-#include <spdlog/spdlog.h>
-
-#include "garbage/core/json_io.hpp"
-#include "garbage/report/plots.hpp"
-
-namespace garbage::eval {
 
 std::filesystem::path write_eval_report(const EvalReport& report,
                                         const std::filesystem::path& json_path) {

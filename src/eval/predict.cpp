@@ -11,7 +11,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/data/dataset.hpp"
-#include "garbage/eval/inference.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
 namespace garbage::eval {
@@ -50,7 +50,7 @@ std::vector<torch::Tensor> load_batch(const std::vector<fs::path>& files, size_t
   at::parallel_for(0, static_cast<int64_t>(images.size()), 1, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       try {
-        images[i] = load_image_tensor(files[begin + i], spec);
+        images[i] = loading::load_image_tensor(files[begin + i], spec);
       } catch (const std::exception& e) {
         errors[begin + i] = e.what();
       }
@@ -104,7 +104,7 @@ std::vector<fs::path> collect_image_files(const std::vector<fs::path>& inputs) {
   return files;
 }
 
-std::vector<FilePrediction> predict_files(const InferenceModel& model,
+std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
                                           const std::vector<fs::path>& files,
                                           const PredictOptions& options) {
   const auto batch = static_cast<size_t>(std::max<int64_t>(1, options.batch_size));

@@ -10,8 +10,8 @@
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/export/weights_export.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/graph.hpp"
 
@@ -293,7 +293,7 @@ void add_metadata(onnx::ModelProto& proto, const std::string& key, const std::st
 
 }  // namespace
 
-OnnxSummary export_onnx(const eval::InferenceModel& model, const std::filesystem::path& path,
+OnnxSummary export_onnx(const loading::InferenceModel& model, const std::filesystem::path& path,
                         const OnnxOptions& options) {
   if (options.opset != 17) throw ConfigError("only ONNX opset 17 is supported");
   onnx::ModelProto proto;

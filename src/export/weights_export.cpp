@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "garbage/core/errors.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/io/to_torch.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
 namespace garbage::exporting {
@@ -36,7 +36,7 @@ void write_atomically(const std::filesystem::path& out,
   }
 }
 
-io::StateDict model_tensors(const eval::InferenceModel& m) {
+io::StateDict model_tensors(const loading::InferenceModel& m) {
   if (!m.model) throw Error(m.source + ": no model to export");
   return io::module_state_dict(*m.model);
 }
@@ -68,14 +68,14 @@ nlohmann::json preprocessing_json(const data::TransformSpec& spec) {
           {"scale", 1.0 / 255.0}};
 }
 
-io::SafetensorsMetadata export_metadata(const eval::InferenceModel& m) {
+io::SafetensorsMetadata export_metadata(const loading::InferenceModel& m) {
   return {{"format", "garbage"},
           {"model", m.document.at("model").dump()},
           {"class_names", nlohmann::json(m.class_names).dump()},
           {"preprocessing", preprocessing_json(m.transform).dump()}};
 }
 
-void export_safetensors(const eval::InferenceModel& m, const std::filesystem::path& out) {
+void export_safetensors(const loading::InferenceModel& m, const std::filesystem::path& out) {
   auto tensors = model_tensors(m);
   auto metadata = export_metadata(m);
   write_atomically(out, [&](const std::filesystem::path& tmp) {
@@ -84,7 +84,7 @@ void export_safetensors(const eval::InferenceModel& m, const std::filesystem::pa
   log_export(tensors, out);
 }
 
-void export_pth(const eval::InferenceModel& m, const std::filesystem::path& out) {
+void export_pth(const loading::InferenceModel& m, const std::filesystem::path& out) {
   auto tensors = model_tensors(m);
   write_atomically(out, [&](const std::filesystem::path& tmp) { io::write_pth(tmp, tensors); });
   log_export(tensors, out);

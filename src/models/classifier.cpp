@@ -50,8 +50,8 @@ int64_t macs_of(const torch::nn::Module& module, const torch::Tensor& output) {
 
 }  // namespace
 
-void Tracer::record(const std::string& name, const torch::nn::Module& module,
-                    const torch::Tensor& /*input*/, const torch::Tensor& output) {
+void Tracer::layer(const std::string& name, const torch::nn::Module& module,
+                   const torch::Tensor& output) {
   LayerRecord r;
   r.name = name;
   r.type = type_of(module);
@@ -61,10 +61,61 @@ void Tracer::record(const std::string& name, const torch::nn::Module& module,
   layers_.push_back(std::move(r));
 }
 
-torch::Tensor ClassifierImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
-  auto y = forward(x);
-  tracer.record("model", *this, x, y);
-  return y;
+Pass Pass::child(const std::string& name) const {
+  return observed() ? Pass(observer_, path(name)) : Pass();
+}
+
+torch::Tensor Pass::sequential(torch::nn::SequentialImpl& seq, torch::Tensor x,
+                               const std::string& name) const {
+  return child(name).children(seq, std::move(x));
+}
+
+torch::Tensor Pass::children(torch::nn::SequentialImpl& seq, torch::Tensor x) const {
+  size_t index = 0;
+  for (auto& layer : seq) {
+    const Pass inner = child(index++);
+    const auto& module = layer.ptr();
+    if (auto* nested = dynamic_cast<torch::nn::SequentialImpl*>(module.get())) {
+      x = inner.children(*nested, x);
+    } else if (auto* runner = dynamic_cast<PassRunner*>(module.get())) {
+      x = runner->run(x, inner);
+    } else {
+      x = layer.forward(x);
+      if (observer_) observer_->layer(inner.prefix_, *module, x);
+    }
+  }
+  return x;
+}
+
+namespace {
+
+/// Keeps what explain draws: the first first-layer tap, the last of the others.
+class ExplainObserver : public ForwardObserver {
+ public:
+  void tap(Tap point, const torch::Tensor& value) override {
+    switch (point) {
+      case Tap::first_layer:
+        if (!taps.first_layer.defined()) taps.first_layer = value;
+        break;
+      case Tap::last_features:
+        taps.last_features = value;
+        break;
+      case Tap::attention:
+        taps.attention = value;
+        break;
+    }
+  }
+  ExplainTaps taps;
+};
+
+}  // namespace
+
+ExplainTaps ClassifierImpl::forward_explain(torch::Tensor x) {
+  ExplainObserver observer;
+  observer.taps.logits = forward_observed(std::move(x), observer);
+  if (!observer.taps.first_layer.defined() || !observer.taps.last_features.defined())
+    throw Error(type_of(*this) + " does not support explain");
+  return observer.taps;
 }
 
 std::string ClassifierImpl::emit(GraphBuilder& /*graph*/, const std::string& /*input*/) {
@@ -87,21 +138,6 @@ void ClassifierImpl::train(bool on) {
     bool frozen = !bn->weight.requires_grad() && (!bn->bias.defined() || !bn->bias.requires_grad());
     if (frozen) bn->eval();
   }
-}
-
-ExplainTaps ClassifierImpl::forward_explain(torch::Tensor /*x*/) {
-  throw Error(type_of(*this) + " does not support explain");
-}
-
-torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,
-                         const std::string& prefix) {
-  size_t index = 0;
-  for (auto& layer : *seq) {
-    torch::Tensor out = layer.forward(x);
-    tracer.record(prefix + "." + std::to_string(index++), *layer.ptr(), x, out);
-    x = out;
-  }
-  return x;
 }
 
 int64_t count_parameters(const torch::nn::Module& module, bool trainable_only) {

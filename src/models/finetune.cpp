@@ -52,7 +52,6 @@ std::vector<ParameterGroup> FineTunableImpl::parameter_groups() {
 }
 
 void add_pretrained_keys(ModelSpec& spec) {
-  using config::Rule;
   const FineTuneOptions d;
   spec.defaults["num_classes"] = 6;
   spec.defaults["weights"] = "";
@@ -62,6 +61,11 @@ void add_pretrained_keys(ModelSpec& spec) {
   spec.rules["num_classes"] = Rule::range(2, 100000);
   spec.rules["freeze_strategy"] = Rule::one_of(freeze_strategy_names());
   spec.rules["backbone_lr_factor"] = Rule::range(0, 100);
+  // torchvision's ImageNet eval transform: shorter side to 256, center crop 224.
+  spec.input_size = 224;
+  spec.preprocessing.resize = 256;
+  spec.preprocessing.resize_mode = "shorter";
+  spec.preprocessing.crop = 224;
   auto previous = spec.check;
   spec.check = [previous](const nlohmann::json& c, const std::string& source) {
     if (c.at("pretrained").get<bool>() && !c.at("weights").get<std::string>().empty())

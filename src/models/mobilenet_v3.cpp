@@ -11,6 +11,8 @@ namespace {
 
 namespace nn = torch::nn;
 
+constexpr const char* kHead = "classifier.3";
+
 /// torchvision's _make_divisible: round to a multiple of 8, never more than 10 % down.
 int64_t make_divisible(double v, int64_t divisor = 8) {
   int64_t rounded =
@@ -102,7 +104,9 @@ class SqueezeExcitationImpl : public nn::Cloneable<SqueezeExcitationImpl>, publi
 };
 TORCH_MODULE(SqueezeExcitation);
 
-class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl>, public GraphEmitter {
+class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl>,
+                             public GraphEmitter,
+                             public PassRunner {
  public:
   explicit InvertedResidualImpl(const BlockConfig& c) : config_(c) { reset(); }
   void reset() override {
@@ -116,25 +120,9 @@ class InvertedResidualImpl : public nn::Cloneable<InvertedResidualImpl>, public 
     block->push_back(conv_norm_act(c.expanded, c.out, 1, 1, 1, std::nullopt));
     register_module("block", block);
   }
-  torch::Tensor forward(torch::Tensor x) { return run(x, nullptr, ""); }
-  torch::Tensor run(const torch::Tensor& x, Tracer* tracer, const std::string& prefix) {
-    torch::Tensor y = x;
-    if (tracer) {
-      for (size_t i = 0; i < block->size(); ++i) {
-        std::string name = prefix + ".block." + std::to_string(i);
-        auto child = block->ptr(i);
-        if (auto seq = std::dynamic_pointer_cast<nn::SequentialImpl>(child)) {
-          nn::Sequential s(seq);
-          y = run_traced(s, y, *tracer, name);
-        } else {
-          auto out = child->as<SqueezeExcitationImpl>()->forward(y);
-          tracer->record(name, *child, y, out);
-          y = out;
-        }
-      }
-    } else {
-      y = block->forward(x);
-    }
+  torch::Tensor forward(const torch::Tensor& x) { return run(x, Pass()); }
+  torch::Tensor run(const torch::Tensor& x, const Pass& pass) override {
+    auto y = pass.sequential(*block, x, "block");
     return use_residual_ ? y + x : y;
   }
   std::string emit(GraphBuilder& g, const std::string& x, const std::string& name) override {
@@ -196,47 +184,31 @@ MobileNetV3Impl::MobileNetV3Impl(const MobileNetV3Options& o) {
   apply_fine_tuning(o.fine_tune);
 }
 
-torch::Tensor MobileNetV3Impl::run(torch::Tensor x, Tracer* tracer) {
-  if (!tracer) {
-    x = features->forward(x);
-  } else {
-    for (size_t i = 0; i < features->size(); ++i) {
-      std::string name = "features." + std::to_string(i);
-      if (auto* block = features->ptr(i)->as<InvertedResidualImpl>()) {
-        x = block->run(x, tracer, name);
-      } else {
-        nn::Sequential s(std::dynamic_pointer_cast<nn::SequentialImpl>(features->ptr(i)));
-        x = run_traced(s, x, *tracer, name);
-      }
+torch::Tensor MobileNetV3Impl::run(torch::Tensor x, const Pass& pass) {
+  const Pass f = pass.child("features");
+  size_t index = 0;
+  for (auto& layer : *features) {
+    const Pass stage = f.child(index++);
+    if (auto* block = layer.ptr()->as<InvertedResidualImpl>()) {
+      x = block->run(x, stage);
+    } else {
+      x = stage.children(*std::dynamic_pointer_cast<nn::SequentialImpl>(layer.ptr()), x);
     }
+    pass.tap(Tap::first_layer, x);
   }
+  pass.tap(Tap::last_features, x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  return tracer ? run_traced(classifier, x, *tracer, "classifier") : classifier->forward(x);
+  return pass.sequential(*classifier, x, "classifier");
 }
 
-torch::Tensor MobileNetV3Impl::forward(torch::Tensor x) {
-  return run(x, nullptr);
-}
-torch::Tensor MobileNetV3Impl::forward_traced(torch::Tensor x, Tracer& tracer) {
-  return run(x, &tracer);
+std::string MobileNetV3Impl::head_name() const {
+  return kHead;
 }
 
 std::string MobileNetV3Impl::emit(GraphBuilder& g, const std::string& input) {
   auto x = emit_sequential(g, *features, input, "features");
   x = g.flatten(g.global_pool(x, GraphBuilder::Reduce::mean));
   return emit_sequential(g, *classifier, x, "classifier");
-}
-
-// --- explain ---
-ExplainTaps MobileNetV3Impl::forward_explain(torch::Tensor x) {
-  ExplainTaps taps;
-  for (auto& layer : *features) {
-    x = layer.forward(x);
-    if (!taps.first_layer.defined()) taps.first_layer = x;
-  }
-  taps.last_features = x;
-  taps.logits = classifier->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
-  return taps;
 }
 
 int MobileNetV3Impl::backbone_stage(const std::string& name) const {
@@ -246,14 +218,16 @@ int MobileNetV3Impl::backbone_stage(const std::string& name) const {
 }
 
 namespace {
-ModelSpec mobilenet_spec(const std::string& name, const std::string& description) {
-  using config::Rule;
+ModelSpec mobilenet_spec(const std::string& name, const std::string& description,
+                         const std::vector<std::string>& files) {
   ModelSpec spec;
   spec.name = name;
   spec.description = description;
   spec.defaults = {{"dropout", 0.2}};
   spec.rules = {{"dropout", Rule::range(0, 0.99)}};
   add_pretrained_keys(spec);
+  spec.head = kHead;
+  for (const auto& file : files) spec.pretrained.push_back(torchvision_file(file));
   spec.create = [](const nlohmann::json& c) -> ModelPtr {
     return MobileNetV3(MobileNetV3Options::from_json(c)).ptr();
   };
@@ -262,10 +236,13 @@ ModelSpec mobilenet_spec(const std::string& name, const std::string& description
 }  // namespace
 
 ModelSpec mobilenet_v3_small_spec() {
-  return mobilenet_spec("mobilenet_v3_small", "torchvision MobileNetV3-Small (ImageNet weights)");
+  return mobilenet_spec("mobilenet_v3_small", "torchvision MobileNetV3-Small (ImageNet weights)",
+                        {"mobilenet_v3_small-047dcff4.pth"});
 }
 ModelSpec mobilenet_v3_large_spec() {
-  return mobilenet_spec("mobilenet_v3_large", "torchvision MobileNetV3-Large (ImageNet weights)");
+  // IMAGENET1K_V1 first: what torchvision's pretrained=True loads; V2 is accepted too.
+  return mobilenet_spec("mobilenet_v3_large", "torchvision MobileNetV3-Large (ImageNet weights)",
+                        {"mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large-5c1a4163.pth"});
 }
 
 }  // namespace garbage::models

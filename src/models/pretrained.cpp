@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/io/to_torch.hpp"
 #include "garbage/io/weights_file.hpp"
@@ -36,20 +35,6 @@ std::string list_text(const std::vector<std::string>& names, size_t limit = 8) {
   for (size_t i = 0; i < names.size() && i < limit; ++i) s += (i ? ", " : "") + names[i];
   if (names.size() > limit) s += ", ... (" + std::to_string(names.size()) + " in all)";
   return s;
-}
-
-// IMAGENET1K_V1 files first: what torchvision's pretrained=True loads; V2 files are accepted too.
-const std::map<std::string, std::vector<std::string>>& official_files() {
-  static const std::map<std::string, std::vector<std::string>> files = {
-      {"mobilenet_v3_small", {"mobilenet_v3_small-047dcff4.pth"}},
-      {"mobilenet_v3_large",
-       {"mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large-5c1a4163.pth"}},
-      {"resnet18", {"resnet18-f37072fd.pth"}},
-      {"resnet34", {"resnet34-b627a593.pth"}},
-      {"resnet50", {"resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"}},
-      {"resnet101", {"resnet101-63fe2227.pth", "resnet101-cd907fc2.pth"}},
-      {"resnet152", {"resnet152-394f9c45.pth", "resnet152-f82ba261.pth"}}};
-  return files;
 }
 
 }  // namespace
@@ -128,8 +113,8 @@ std::optional<int64_t> head_classes(const fs::path& path, const std::string& hea
 }
 
 std::string official_weights_name(const std::string& model_name) {
-  auto it = official_files().find(model_name);
-  return it == official_files().end() ? "" : it->second.front();
+  const auto& files = find_model(model_name).pretrained;
+  return files.empty() ? "" : files.front().file;
 }
 
 std::vector<fs::path> weights_search_path() {
@@ -141,19 +126,19 @@ std::vector<fs::path> weights_search_path() {
 }
 
 fs::path find_official_weights(const std::string& model_name) {
-  auto it = official_files().find(model_name);
-  if (it == official_files().end())
+  const auto& files = find_model(model_name).pretrained;
+  if (files.empty())
     throw ConfigError("model.pretrained: there are no official pretrained weights for \"" +
                       model_name + "\"");
   std::string searched;
   for (const auto& dir : weights_search_path()) {
-    for (const auto& name : it->second) {
+    for (const auto& official : files) {
       std::error_code ec;
-      if (fs::is_regular_file(dir / name, ec)) return dir / name;
+      if (fs::is_regular_file(dir / official.file, ec)) return dir / official.file;
     }
     searched += (searched.empty() ? "" : ", ") + dir.string();
   }
-  throw ConfigError("model.pretrained: " + it->second.front() + " not found in " + searched +
+  throw ConfigError("model.pretrained: " + files.front().file + " not found in " + searched +
                     "; download it with scripts/get_weights.sh " + model_name +
                     " (or set $GARBAGE_WEIGHTS, or model.weights to a file)");
 }
@@ -181,52 +166,6 @@ std::optional<LoadReport> apply_weights_config(ClassifierImpl& model,
     spdlog::info("classifier head {} replaced for the data set's {} classes: {}", model.head_name(),
                  model_config.value("num_classes", 0), list_text(report.head_replaced));
   return report;
-}
-
-}  // namespace garbage::models
-
-namespace garbage::models {
-
-StandaloneModel load_standalone_model(const std::string& name, const fs::path& weights,
-                                      int64_t num_classes) {
-  const std::string source = "--model " + name;
-  nlohmann::json user_model = {{"name", name}};
-  if (num_classes > 0) user_model["num_classes"] = num_classes;
-  std::optional<io::WeightsFile> file;
-  if (!weights.empty()) file = io::read_weights_file(weights);
-
-  auto build = [&](const nlohmann::json& model_section) {
-    nlohmann::json user = {
-        {"name", name},
-        {"model", model_section},
-        {"preprocess", {{"resize", 256}, {"resize_mode", "shorter"}, {"crop", 224}}},
-        {"augment", {{"enabled", false}}}};
-    auto doc = config::resolve_train_document(user, source);
-    return std::make_pair(doc, create_model(doc["model"]));
-  };
-  auto [doc, model] = build(user_model);
-  if (file && num_classes <= 0 && !model->head_name().empty()) {
-    // Size the head like the file's, so an ImageNet checkpoint runs with its 1000 classes.
-    for (const auto& [key, t] : file->tensors) {
-      if (key == model->head_name() + ".weight" && t.shape.size() == 2 &&
-          t.shape[0] != doc["model"].value("num_classes", int64_t{0})) {
-        user_model["num_classes"] = t.shape[0];
-        std::tie(doc, model) = build(user_model);
-        break;
-      }
-    }
-  }
-  StandaloneModel out;
-  if (file) {
-    LoadOptions exact;
-    exact.replace_mismatched_head = false;
-    out.report = load_state_dict(*model, file->tensors, exact, weights.string());
-    spdlog::info("weights {}", out.report->describe());
-  }
-  model->eval();
-  out.model = model;
-  out.document = doc;
-  return out;
 }
 
 }  // namespace garbage::models

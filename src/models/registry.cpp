@@ -8,14 +8,28 @@
 #include "garbage/models/simple_cnn.hpp"
 
 namespace garbage::models {
+namespace {
 
-const std::vector<ModelSpec>& all_models() {
-  // One line per model family.
-  static const std::vector<ModelSpec> specs = {
+std::vector<ModelSpec>& registered() {
+  // One line per built-in model family; register_model appends others.
+  static std::vector<ModelSpec> specs = {
       simple_cnn_spec(), mobilenet_v3_small_spec(), mobilenet_v3_large_spec(), resnet_spec(18),
       resnet_spec(34),   resnet_spec(50),           resnet_spec(101),          resnet_spec(152),
   };
   return specs;
+}
+
+}  // namespace
+
+const std::vector<ModelSpec>& all_models() {
+  return registered();
+}
+
+void register_model(ModelSpec spec) {
+  for (const auto& s : registered())
+    if (s.name == spec.name) throw Error("model \"" + spec.name + "\" is already registered");
+  if (!spec.create) throw Error("model \"" + spec.name + "\" has no create function");
+  registered().push_back(std::move(spec));
 }
 
 const ModelSpec& find_model(const std::string& name) {
@@ -47,9 +61,9 @@ nlohmann::json resolve_model_config(const nlohmann::json& user, const std::strin
   }
   nlohmann::json defaults = spec->defaults;
   defaults["name"] = name;
-  config::Rules rules;
+  Rules rules;
   for (const auto& [path, rule] : spec->rules) rules["model." + path] = rule;
-  auto merged = config::validate_and_merge(defaults, user, rules, source, "model");
+  auto merged = validate_and_merge(defaults, user, rules, source, "model");
   if (spec->check) spec->check(merged, source);
   return merged;
 }
@@ -57,6 +71,16 @@ nlohmann::json resolve_model_config(const nlohmann::json& user, const std::strin
 ModelPtr create_model(const nlohmann::json& resolved) {
   const auto& spec = find_model(resolved.at("name").get<std::string>());
   return spec.create(resolved);
+}
+
+PretrainedFile torchvision_file(const std::string& file_name) {
+  const auto dash = file_name.rfind('-'), dot = file_name.rfind('.');
+  PretrainedFile f;
+  f.file = file_name;
+  f.url = "https://download.pytorch.org/models/" + file_name;
+  if (dash != std::string::npos && dot != std::string::npos && dot > dash)
+    f.sha256_prefix = file_name.substr(dash + 1, dot - dash - 1);
+  return f;
 }
 
 }  // namespace garbage::models

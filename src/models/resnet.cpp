@@ -12,6 +12,7 @@ namespace {
 namespace nn = torch::nn;
 
 constexpr int64_t kReduction = 16;
+constexpr const char* kHead = "fc";
 
 /// Every ReLU goes through activate(), so guided backpropagation (explain) sees it.
 torch::Tensor rectify(const torch::Tensor& x) {
@@ -67,8 +68,8 @@ class CBAMImpl : public nn::Module, public GraphEmitter {
     fc2 = register_module("fc2", nn::Conv2d(nn::Conv2dOptions(reduced(c), c, 1).bias(false)));
     spatial = register_module("spatial", conv(2, 1, 7));
   }
-  /// `spatial_map`: where to keep the spatial attention (explain).
-  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* spatial_map = nullptr) {
+  /// Taps its spatial attention (explain shows the last block's).
+  torch::Tensor forward(const torch::Tensor& x, const Pass& pass = Pass()) {
     auto mlp = [&](const torch::Tensor& t) { return fc2->forward(rectify(fc1->forward(t))); };
     auto channel = torch::sigmoid(mlp(torch::adaptive_avg_pool2d(x, {1, 1})) +
                                   mlp(std::get<0>(torch::adaptive_max_pool2d(x, {1, 1}))));
@@ -76,7 +77,7 @@ class CBAMImpl : public nn::Module, public GraphEmitter {
     torch::Tensor mean = y.mean(1, /*keepdim=*/true);
     torch::Tensor max = std::get<0>(y.max(1, /*keepdim=*/true));
     auto gate = torch::sigmoid(spatial->forward(torch::cat({mean, max}, 1)));
-    if (spatial_map) *spatial_map = gate;
+    pass.tap(Tap::attention, gate);
     return y * gate;
   }
   Value emit(GraphBuilder& g, const Value& x, const std::string& name) override {
@@ -106,14 +107,19 @@ class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
     }
     if (fusion_ != "channel") spatial = register_module("spatial", conv(c, 1, 7, 1, true));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
+  /// Taps its spatial gate (explain).
+  torch::Tensor forward(const torch::Tensor& x, const Pass& pass = Pass()) {
     torch::Tensor by_channel, by_space;
     if (channel_fc1) {
       auto s = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
       s = torch::sigmoid(channel_fc2->forward(rectify(channel_fc1->forward(s))));
       by_channel = x * s.view({s.size(0), s.size(1), 1, 1});
     }
-    if (spatial) by_space = x * spatial_gate(x);
+    if (spatial) {
+      auto gate = torch::sigmoid(spatial->forward(x));
+      pass.tap(Tap::attention, gate);
+      by_space = x * gate;
+    }
     if (fusion_ == "channel") return by_channel;
     if (fusion_ == "spatial") return by_space;
     if (fusion_ == "mul") return by_channel * by_space;
@@ -136,7 +142,6 @@ class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
     if (fusion_ == "max") return g.binary(Binary::max, by_channel, by_space);
     return g.binary(Binary::add, by_channel, by_space);
   }
-  torch::Tensor spatial_gate(const torch::Tensor& x) { return torch::sigmoid(spatial->forward(x)); }
   nn::Linear channel_fc1{nullptr}, channel_fc2{nullptr};
   nn::Conv2d spatial{nullptr};
 
@@ -145,7 +150,7 @@ class RecycleNetAttentionImpl : public nn::Module, public GraphEmitter {
 };
 
 /// torchvision's BasicBlock (two 3x3 convs) or Bottleneck (1x1, 3x3 with the stride, 1x1 x4).
-class BlockImpl : public nn::Module, public GraphEmitter {
+class BlockImpl : public nn::Module, public GraphEmitter, public PassRunner {
  public:
   BlockImpl(int64_t in, int64_t planes, int64_t stride, bool bottleneck,
             const std::string& attention) {
@@ -170,31 +175,22 @@ class BlockImpl : public nn::Module, public GraphEmitter {
                                    nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out)));
   }
 
-  /// `spatial_map`: where to keep CBAM's spatial attention (explain).
-  torch::Tensor run(const torch::Tensor& x, Tracer* t, const std::string& p,
-                    torch::Tensor* spatial_map = nullptr) {
-    auto apply = [&](auto& m) { return [&](const torch::Tensor& v) { return m->forward(v); }; };
-    auto y = traced_step(t, p, "conv1", *conv1, x, apply(conv1));
-    y = rectify(traced_step(t, p, "bn1", *bn1, y, apply(bn1)));
-    y = traced_step(t, p, "conv2", *conv2, y, apply(conv2));
-    y = traced_step(t, p, "bn2", *bn2, y, apply(bn2));
+  torch::Tensor run(const torch::Tensor& x, const Pass& pass) override {
+    auto apply = [](auto& m) { return [&m](const torch::Tensor& v) { return m->forward(v); }; };
+    auto y = pass.step("conv1", *conv1, x, apply(conv1));
+    y = rectify(pass.step("bn1", *bn1, y, apply(bn1)));
+    y = pass.step("conv2", *conv2, y, apply(conv2));
+    y = pass.step("bn2", *bn2, y, apply(bn2));
     if (conv3) {
       y = rectify(y);
-      y = traced_step(t, p, "conv3", *conv3, y, apply(conv3));
-      y = traced_step(t, p, "bn3", *bn3, y, apply(bn3));
+      y = pass.step("conv3", *conv3, y, apply(conv3));
+      y = pass.step("bn3", *bn3, y, apply(bn3));
     }
-    if (se) y = traced_step(t, p, "se", *se, y, apply(se));
+    if (se) y = pass.step("se", *se, y, apply(se));
     if (cbam)
-      y = traced_step(t, p, "cbam", *cbam, y,
-                      [&](const torch::Tensor& v) { return cbam->forward(v, spatial_map); });
-    torch::Tensor identity = x;
-    if (downsample) {
-      if (t) {
-        identity = run_traced(downsample, x, *t, p + ".downsample");
-      } else {
-        identity = downsample->forward(x);
-      }
-    }
+      y = pass.step("cbam", *cbam, y,
+                    [&](const torch::Tensor& v) { return cbam->forward(v, pass); });
+    const torch::Tensor identity = downsample ? pass.sequential(*downsample, x, "downsample") : x;
     return rectify(y + identity);
   }
 
@@ -237,6 +233,22 @@ Layout layout_for(int depth) {
       return {{3, 8, 36, 3}, true};
     default:
       throw ConfigError("unsupported ResNet depth " + std::to_string(depth));
+  }
+}
+
+/// torchvision's files, IMAGENET1K_V1 first (what pretrained=True loads), then V2.
+std::vector<std::string> official_files(int depth) {
+  switch (depth) {
+    case 18:
+      return {"resnet18-f37072fd.pth"};
+    case 34:
+      return {"resnet34-b627a593.pth"};
+    case 50:
+      return {"resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"};
+    case 101:
+      return {"resnet101-63fe2227.pth", "resnet101-cd907fc2.pth"};
+    default:
+      return {"resnet152-394f9c45.pth", "resnet152-f82ba261.pth"};
   }
 }
 
@@ -294,26 +306,27 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
   apply_fine_tuning(o.fine_tune);
 }
 
-torch::Tensor ResNetImpl::run(torch::Tensor x, Tracer* t) {
-  auto apply = [&](auto& m) { return [&](const torch::Tensor& v) { return m->forward(v); }; };
-  x = traced_step(t, "", "conv1", *conv1, x, apply(conv1));
-  x = rectify(traced_step(t, "", "bn1", *bn1, x, apply(bn1)));
+torch::Tensor ResNetImpl::run(torch::Tensor x, const Pass& pass) {
+  auto apply = [](auto& m) { return [&m](const torch::Tensor& v) { return m->forward(v); }; };
+  x = pass.step("conv1", *conv1, x, apply(conv1));
+  x = rectify(pass.step("bn1", *bn1, x, apply(bn1)));
+  pass.tap(Tap::first_layer, x);
   x = torch::max_pool2d(x, 3, 2, 1);
   const std::pair<const char*, nn::ModuleList*> layers[] = {
       {"layer1", &layer1}, {"layer2", &layer2}, {"layer3", &layer3}, {"layer4", &layer4}};
   for (const auto& [name, layer] : layers) {
-    for (size_t i = 0; i < (*layer)->size(); ++i) {
-      auto* block = (*layer)->ptr(i)->as<BlockImpl>();
-      x = block->run(x, t, t ? std::string(name) + "." + std::to_string(i) : std::string());
-    }
+    const Pass stage = pass.child(name);
+    for (size_t i = 0; i < (*layer)->size(); ++i)
+      x = (*layer)->ptr(i)->as<BlockImpl>()->run(x, stage.child(i));
   }
+  pass.tap(Tap::last_features, x);
   if (attention) {
     auto* gate = attention->as<RecycleNetAttentionImpl>();
-    x = traced_step(t, "", "attention", *gate, x,
-                    [&](const torch::Tensor& v) { return gate->forward(v); });
+    x = pass.step("attention", *gate, x,
+                  [&](const torch::Tensor& v) { return gate->forward(v, pass); });
   }
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  return traced_step(t, "", "fc", *fc, x, apply(fc));
+  return pass.step("fc", *fc, x, apply(fc));
 }
 
 std::string ResNetImpl::emit(GraphBuilder& g, const std::string& input) {
@@ -329,33 +342,8 @@ std::string ResNetImpl::emit(GraphBuilder& g, const std::string& input) {
   return g.linear(x, *fc, "fc");
 }
 
-torch::Tensor ResNetImpl::forward(torch::Tensor x) {
-  return run(x, nullptr);
-}
-torch::Tensor ResNetImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
-  return run(x, &tracer);
-}
-
-// --- explain ---
-ExplainTaps ResNetImpl::forward_explain(torch::Tensor x) {
-  ExplainTaps taps;
-  x = rectify(bn1->forward(conv1->forward(x)));
-  taps.first_layer = x;
-  x = torch::max_pool2d(x, 3, 2, 1);
-  torch::Tensor cbam_map;  // of the last block, once the loop is done
-  for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
-    for (size_t i = 0; i < (*layer)->size(); ++i)
-      x = (*layer)->ptr(i)->as<BlockImpl>()->run(x, nullptr, "", &cbam_map);
-  taps.last_features = x;
-  if (attention) {
-    auto* gate = attention->as<RecycleNetAttentionImpl>();
-    if (gate->spatial) taps.attention = gate->spatial_gate(x);
-    x = gate->forward(x);
-  } else if (cbam_map.defined()) {
-    taps.attention = cbam_map;
-  }
-  taps.logits = fc->forward(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
-  return taps;
+std::string ResNetImpl::head_name() const {
+  return kHead;
 }
 
 bool ResNetImpl::is_new_parameter(const std::string& name) const {
@@ -371,7 +359,6 @@ int ResNetImpl::backbone_stage(const std::string& name) const {
 }
 
 ModelSpec resnet_spec(int depth) {
-  using config::Rule;
   layout_for(depth);
   ModelSpec spec;
   spec.name = "resnet" + std::to_string(depth);
@@ -381,6 +368,8 @@ ModelSpec resnet_spec(int depth) {
   spec.rules = {{"attention", Rule::one_of({"none", "se", "cbam", "recyclenet"})},
                 {"recyclenet_fusion", Rule::one_of({"sum", "mul", "max", "channel", "spatial"})}};
   add_pretrained_keys(spec);
+  spec.head = kHead;
+  for (const auto& file : official_files(depth)) spec.pretrained.push_back(torchvision_file(file));
   spec.create = [](const nlohmann::json& c) -> ModelPtr {
     return ResNet(ResNetOptions::from_json(c)).ptr();
   };

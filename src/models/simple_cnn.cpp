@@ -56,32 +56,25 @@ SimpleCNNImpl::SimpleCNNImpl(const SimpleCNNOptions& o) {
   register_module("classifier", classifier);
 }
 
-torch::Tensor SimpleCNNImpl::forward(torch::Tensor x) {
-  return classifier->forward(features->forward(x));
-}
-
-torch::Tensor SimpleCNNImpl::forward_traced(torch::Tensor x, Tracer& tracer) {
-  return run_traced(classifier, run_traced(features, x, tracer, "features"), tracer, "classifier");
+torch::Tensor SimpleCNNImpl::run(torch::Tensor x, const Pass& pass) {
+  const Pass f = pass.child("features");
+  size_t index = 0;
+  for (auto& layer : *features) {
+    // What enters a pooling layer is a conv block's full-resolution output.
+    if (layer.ptr()->as<torch::nn::MaxPool2d>()) {
+      pass.tap(Tap::first_layer, x);
+      pass.tap(Tap::last_features, x);
+    }
+    const auto name = std::to_string(index++);
+    x = f.step(name.c_str(), *layer.ptr(), x,
+               [&](const torch::Tensor& v) { return layer.forward(v); });
+  }
+  return pass.sequential(*classifier, x, "classifier");
 }
 
 std::string SimpleCNNImpl::emit(GraphBuilder& g, const std::string& input) {
   return emit_sequential(g, *classifier, emit_sequential(g, *features, input, "features"),
                          "classifier");
-}
-
-// --- explain ---
-ExplainTaps SimpleCNNImpl::forward_explain(torch::Tensor x) {
-  ExplainTaps taps;
-  for (auto& layer : *features) {
-    // What enters a pooling layer is a conv block's full-resolution output.
-    if (layer.ptr()->as<torch::nn::MaxPool2d>()) {
-      if (!taps.first_layer.defined()) taps.first_layer = x;
-      taps.last_features = x;
-    }
-    x = layer.forward(x);
-  }
-  taps.logits = classifier->forward(x);
-  return taps;
 }
 
 namespace {
@@ -99,7 +92,6 @@ void check_simple_cnn(const nlohmann::json& c, const std::string& source) {
 }  // namespace
 
 ModelSpec simple_cnn_spec() {
-  using config::Rule;
   ModelSpec spec;
   spec.name = "simple_cnn";
   spec.description = "configurable conv stack + 2-layer head (the sweep's seed model)";
@@ -126,6 +118,7 @@ ModelSpec simple_cnn_spec() {
                 {"img_size", Rule::range(8, 2048)},
                 {"num_classes", Rule::range(2, 100000)}};
   spec.check = check_simple_cnn;
+  spec.input_size = static_cast<int>(d.img_size);
   spec.create = [](const nlohmann::json& c) -> ModelPtr {
     return SimpleCNN(SimpleCNNOptions::from_json(c)).ptr();
   };

@@ -30,7 +30,9 @@ ModelSummary summarize(ClassifierImpl& model, int64_t image_size) {
   ModelSummary s;
   s.input_shape = {1, 3, image_size, image_size};
   Tracer tracer;
-  model.forward_traced(torch::zeros(s.input_shape), tracer);
+  auto logits = model.forward_observed(torch::zeros(s.input_shape), tracer);
+  // A model whose pass reports no layers is listed as one.
+  if (tracer.layers().empty()) tracer.layer("model", model, logits);
   model.train(was_training);
   s.layers = tracer.layers();
   s.total_params = count_parameters(model, false);

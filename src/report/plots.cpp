@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <random>
 
-#include <opencv2/imgcodecs.hpp>
+#include <spdlog/spdlog.h>
 #include <opencv2/imgproc.hpp>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/data/image.hpp"
+#include "garbage/report/png.hpp"
 
 namespace garbage::report {
 namespace {
@@ -20,10 +24,6 @@ void put_text(cv::Mat& img, const std::string& text, cv::Point at, double scale,
   cv::Size size = cv::getTextSize(text, kFont, scale, 1, &baseline);
   if (centred) at.x -= size.width / 2, at.y += size.height / 2;
   cv::putText(img, text, at, kFont, scale, colour, 1, cv::LINE_AA);
-}
-
-void save_png(const std::filesystem::path& path, const cv::Mat& img) {
-  if (!cv::imwrite(path.string(), img)) throw Error(path.string() + ": cannot write PNG");
 }
 
 }  // namespace
@@ -232,18 +232,7 @@ void write_scatter_png(const std::filesystem::path& path, const std::vector<doub
   save_png(path, img);
 }
 
-}  // namespace garbage::report
-
 // --- prediction grid ---
-
-#include <map>
-#include <random>
-
-#include <spdlog/spdlog.h>
-
-#include "garbage/data/image.hpp"
-
-namespace garbage::report {
 
 std::vector<size_t> pick_grid_samples(const std::vector<int64_t>& targets, size_t count,
                                       uint64_t seed) {

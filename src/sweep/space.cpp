@@ -7,10 +7,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "garbage/config/schema.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
+#include "garbage/core/schema.hpp"
 
 namespace garbage::sweep {
 namespace {
@@ -194,7 +194,7 @@ Parameter parse_parameter(const std::string& name, const json& spec, const json&
 
 void set_path(json& doc, const std::string& path, const json& value) {
   std::string pointer;
-  for (const auto& part : config::split_path(path)) pointer += "/" + part;
+  for (const auto& part : split_path(path)) pointer += "/" + part;
   doc[json::json_pointer(pointer)] = value;
 }
 
@@ -269,7 +269,7 @@ json load_base(const json& doc, const std::string& source, const ParseOptions& o
   } else {
     fail(source, "base", "expected a train config object or a path to one, got " + base.dump());
   }
-  for (const auto& o : options.overrides) config::apply_override(user, o);
+  for (const auto& o : options.overrides) apply_override(user, o);
   json resolved = config::resolve_train_document(user, source + ": base");
   if (options.max_epochs) {
     auto& epochs = resolved["train"]["epochs"];
@@ -378,7 +378,7 @@ std::string resolve_parameter_path(const json& train_doc, const std::string& nam
                       join_choices(matches) + "; write the full dot path");
   if (auto alias = kAliases.find(name); alias != kAliases.end()) return alias->second;
   std::vector<std::string> names = leaves;
-  for (const auto& leaf : leaves) names.push_back(config::split_path(leaf).back());
+  for (const auto& leaf : leaves) names.push_back(split_path(leaf).back());
   throw ConfigError(source + ": \"" + name + "\" is not a key of the base train config" +
                     hint_suffix(name, names));
 }

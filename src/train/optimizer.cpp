@@ -62,4 +62,18 @@ std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfi
   return std::make_unique<OptimizerWithGroups>(std::move(opt), std::move(factors), c.lr);
 }
 
+double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
+                    int64_t epoch, int64_t total_epochs) {
+  if (epoch < sched.warmup_epochs)
+    return opt.lr * static_cast<double>(epoch + 1) / static_cast<double>(sched.warmup_epochs + 1);
+  int64_t t = epoch - sched.warmup_epochs;
+  if (sched.name == "step")
+    return opt.lr * std::pow(sched.gamma, static_cast<double>(t / sched.step_size));
+  if (sched.name == "cosine") {
+    int64_t span = std::max<int64_t>(1, total_epochs - sched.warmup_epochs);
+    return sched.min_lr + (opt.lr - sched.min_lr) * 0.5 * (1.0 + std::cos(M_PI * t / span));
+  }
+  return opt.lr;
+}
+
 }  // namespace garbage::train

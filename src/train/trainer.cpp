@@ -3,7 +3,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <fstream>
 
 #include <spdlog/sinks/basic_file_sink.h>
@@ -11,16 +10,17 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/core/interrupt.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
 #include "garbage/eval/evaluate.hpp"
+#include "garbage/loading/checkpoint.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/pretrained.hpp"
 #include "garbage/report/plots.hpp"
-#include "garbage/train/checkpoint.hpp"
 #include "garbage/train/collective.hpp"
 #include "garbage/train/optimizer.hpp"
 
@@ -29,14 +29,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void handle_sigint(int) {
-  g_stop_requested.store(true);
-  // A second Ctrl-C should not wait for the checkpoint.
-  std::signal(SIGINT, SIG_DFL);
-}
 
 using Clock = std::chrono::steady_clock;
 
@@ -263,14 +255,14 @@ class Trainer {
 
   void restore() {
     auto ckpt = run_dir_ / "last.pt";
-    auto loaded = load_checkpoint(ckpt);
+    auto loaded = loading::load_checkpoint(ckpt);
     check_resume_compatible(loaded.state.meta.at("config"), cfg_.resolved, ckpt);
     torch::NoGradGuard no_grad;
     auto src = loaded.model->named_parameters();
     for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
     auto src_buffers = loaded.model->named_buffers();
     for (auto& b : model_->named_buffers()) b.value().copy_(src_buffers[b.key()]);
-    load_optimizer_state(ckpt, *optimizer_->optimizer);
+    loading::load_optimizer_state(ckpt, *optimizer_->optimizer);
     state_ = LoopState::from_json(loaded.state.meta.at("loop"));
     resume_rng_ = loaded.state.rng_state;
     if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
@@ -289,8 +281,8 @@ class Trainer {
 
   void save(const std::string& name) {
     if (!collective_->is_main()) return;
-    save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
-                    {checkpoint_meta(), torch_rng_state()});
+    loading::save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
+                             {checkpoint_meta(), torch_rng_state()});
   }
 
   void train_loop() {
@@ -342,7 +334,7 @@ class Trainer {
       if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
       bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
                                           static_cast<double>(state_.correct) / state_.seen));
-      if (g_stop_requested.load()) {
+      if (stop_requested()) {
         state_.train_seconds += seconds_since(started);
         save("last.pt");
         throw Interrupted("interrupted: state saved to " + (run_dir_ / "last.pt").string() +
@@ -515,30 +507,6 @@ fs::path next_free_run_dir(const fs::path& base) {
     fs::path candidate = base.string() + "-" + std::to_string(i);
     if (!fs::exists(candidate / "last.pt")) return candidate;
   }
-}
-
-void request_stop() noexcept {
-  g_stop_requested.store(true);
-}
-void clear_stop_request() noexcept {
-  g_stop_requested.store(false);
-}
-void install_interrupt_handler() {
-  std::signal(SIGINT, handle_sigint);
-}
-
-double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
-                    int64_t epoch, int64_t total_epochs) {
-  if (epoch < sched.warmup_epochs)
-    return opt.lr * static_cast<double>(epoch + 1) / static_cast<double>(sched.warmup_epochs + 1);
-  int64_t t = epoch - sched.warmup_epochs;
-  if (sched.name == "step")
-    return opt.lr * std::pow(sched.gamma, static_cast<double>(t / sched.step_size));
-  if (sched.name == "cosine") {
-    int64_t span = std::max<int64_t>(1, total_epochs - sched.warmup_epochs);
-    return sched.min_lr + (opt.lr - sched.min_lr) * 0.5 * (1.0 + std::cos(M_PI * t / span));
-  }
-  return opt.lr;
 }
 
 }  // namespace garbage::train

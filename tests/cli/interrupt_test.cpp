@@ -13,8 +13,8 @@
 
 #include <gtest/gtest.h>
 
-#include "garbage/train/checkpoint.hpp"
 #include "../support/train_fixture.hpp"
+#include "garbage/loading/checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
@@ -49,8 +49,8 @@ TEST(Interrupt, SigintSavesACheckpointExits130AndResumeFinishes) {
   std::ofstream(dir / "long.json") << doc.dump();
   auto run = dir / "run";
 
-  pid_t pid = spawn_garbage({"train", "--config", (dir / "long.json").string(), "--out", run.string()},
-                            dir / "log.txt");
+  pid_t pid = spawn_garbage(
+      {"train", "--config", (dir / "long.json").string(), "--out", run.string()}, dir / "log.txt");
   ASSERT_GT(pid, 0);
   // Interrupt once training is under way (an epoch has finished), not during start-up.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -60,7 +60,7 @@ TEST(Interrupt, SigintSavesACheckpointExits130AndResumeFinishes) {
   kill(pid, SIGINT);
   EXPECT_EQ(wait_exit_code(pid), 130);
   ASSERT_TRUE(fs::exists(run / "last.pt"));
-  auto meta = garbage::train::read_checkpoint_meta(run / "last.pt");
+  auto meta = garbage::loading::read_checkpoint_meta(run / "last.pt");
   int64_t stopped_at = meta["loop"]["epoch"].get<int64_t>();
   EXPECT_GE(stopped_at, 1);
   EXPECT_LT(stopped_at, 200);
@@ -69,7 +69,7 @@ TEST(Interrupt, SigintSavesACheckpointExits130AndResumeFinishes) {
                        "--resume", "--set", "train.epochs=" + std::to_string(stopped_at + 1)},
                       dir / "log2.txt");
   EXPECT_EQ(wait_exit_code(pid), 0);
-  meta = garbage::train::read_checkpoint_meta(run / "last.pt");
+  meta = garbage::loading::read_checkpoint_meta(run / "last.pt");
   EXPECT_EQ(meta["loop"]["epoch"], stopped_at + 1);
   EXPECT_TRUE(meta["loop"]["finished"].get<bool>());
 }

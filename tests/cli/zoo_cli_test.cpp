@@ -27,6 +27,28 @@ TEST(ZooCli, SummaryOfARegistryModel) {
   EXPECT_EQ(none.code, 2) << none.output;
 }
 
+TEST(ZooCli, ModelsListsTheRegistry) {
+  auto r = run_garbage("models --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto listed = nlohmann::json::parse(r.output.substr(r.output.find('[')));
+  ASSERT_TRUE(listed.is_array());
+  // The binary lists the built-in families (this test binary also registers test-only ones).
+  size_t built_in = 0;
+  for (const auto& spec : models::all_models()) built_in += spec.name.rfind("test_", 0) != 0;
+  EXPECT_EQ(listed.size(), built_in);
+  bool resnet18 = false;
+  for (const auto& m : listed) {
+    EXPECT_TRUE(m.contains("description") && m.contains("input_size") && m.contains("params"));
+    if (m["name"] == "resnet18")
+      resnet18 = m["pretrained"][0]["file"] == "resnet18-f37072fd.pth" &&
+                 m["pretrained"][0]["sha256_prefix"] == "f37072fd" && m["input_size"] == 224;
+  }
+  EXPECT_TRUE(resnet18) << r.output;
+  auto table = run_garbage("models");
+  EXPECT_EQ(table.code, 0);
+  EXPECT_NE(table.output.find("mobilenet_v3_large"), std::string::npos) << table.output;
+}
+
 TEST(ZooCli, SummaryOfACheckpointUsesItsModelAndInputSize) {
   testing::TempDir dir("zoo-cli");
   testing::write_untrained_tiny_checkpoint(dir / "ck.pt", dir / "data", {"a", "b", "c"});

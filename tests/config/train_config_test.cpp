@@ -1,13 +1,14 @@
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "../support/synthetic_data.hpp"
-#include "garbage/config/schema.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
+#include "garbage/core/schema.hpp"
 
 using garbage::ConfigError;
 using garbage::config::resolve_train_document;
@@ -88,13 +89,13 @@ TEST(TrainConfig, IntegerIsAcceptedWhereANumberIsExpected) {
 
 TEST(TrainConfig, OverridesParseJsonOrFallBackToStrings) {
   json cfg = json::object();
-  garbage::config::apply_override(cfg, "train.optimizer.lr=0.01");
-  garbage::config::apply_override(cfg, "train.optimizer.name=sgd");
-  garbage::config::apply_override(cfg, "augment.enabled=false");
+  garbage::apply_override(cfg, "train.optimizer.lr=0.01");
+  garbage::apply_override(cfg, "train.optimizer.name=sgd");
+  garbage::apply_override(cfg, "augment.enabled=false");
   EXPECT_DOUBLE_EQ(cfg["train"]["optimizer"]["lr"].get<double>(), 0.01);
   EXPECT_EQ(cfg["train"]["optimizer"]["name"], "sgd");
   EXPECT_EQ(cfg["augment"]["enabled"], false);
-  EXPECT_THROW(garbage::config::apply_override(cfg, "no-equals-sign"), ConfigError);
+  EXPECT_THROW(garbage::apply_override(cfg, "no-equals-sign"), ConfigError);
   EXPECT_EQ(resolve_train_document(cfg, "cfg")["train"]["optimizer"]["name"], "sgd");
 }
 
@@ -122,4 +123,55 @@ TEST(TrainConfig, DataRootPrecedence) {
   EXPECT_EQ(resolve_data_root(std::nullopt, ""), "/from/env");
   ::unsetenv("GARBAGE_DATA");
   EXPECT_EQ(resolve_data_root(std::nullopt, ""), "data/trashnet");
+}
+
+// Every field is declared once in the table: the defaults document holds exactly the table's
+// paths, and a document survives document -> typed config -> document.
+TEST(TrainConfig, FieldTableCoversTheDefaultDocument) {
+  auto defaults = garbage::config::default_train_document();
+  auto flat = defaults.flatten();
+  std::set<std::string> documented;
+  for (const auto& [pointer, value] : flat.items())
+    if (pointer.rfind("/model/", 0) != 0) documented.insert(pointer);
+  std::set<std::string> table;
+  for (const auto& path : garbage::config::field_paths()) {
+    std::string pointer;
+    for (const auto& part : garbage::split_path(path)) pointer += "/" + part;
+    // Arrays flatten to one pointer per element.
+    if (defaults.at(json::json_pointer(pointer)).is_array()) {
+      for (size_t i = 0; i < defaults.at(json::json_pointer(pointer)).size(); ++i)
+        table.insert(pointer + "/" + std::to_string(i));
+    } else {
+      table.insert(pointer);
+    }
+  }
+  EXPECT_EQ(table, documented);
+}
+
+TEST(TrainConfig, TypedConfigRoundTripsThroughJson) {
+  json user = {{"name", "round"},
+               {"seed", 7},
+               {"data", {{"on_bad_file", "error"}, {"subset", 0.5}, {"workers", 3}}},
+               {"preprocess", {{"resize", 144}, {"resize_mode", "shorter"}, {"crop", 128}}},
+               {"augment", {{"enabled", false}, {"rotate_deg", 7.5}}},
+               {"train",
+                {{"epochs", 3},
+                 {"optimizer", {{"name", "sgd"}, {"nesterov", true}, {"lr", 0.05}}},
+                 {"scheduler", {{"name", "cosine"}, {"warmup_epochs", 1}}},
+                 {"early_stopping", {{"metric", "val_loss"}}}}}};
+  auto doc = resolve_train_document(user, "cfg");
+  auto cfg = garbage::config::make_train_config(doc);
+  EXPECT_EQ(cfg.dataset.on_bad_file, garbage::data::BadFilePolicy::error);
+  EXPECT_EQ(cfg.transform.resize.mode, garbage::data::ResizeSpec::Mode::shorter);
+  EXPECT_EQ(cfg.transform.resize.size, 144);
+  EXPECT_EQ(cfg.transform.resize.crop, 128);
+  EXPECT_TRUE(cfg.optimizer.nesterov);
+  EXPECT_DOUBLE_EQ(cfg.transform.augment.rotate_deg, 7.5);
+  auto written = garbage::config::to_document(cfg);
+  EXPECT_EQ(written["data"]["on_bad_file"], "error");
+  EXPECT_EQ(written["preprocess"]["resize_mode"], "shorter");
+  EXPECT_EQ(written["train"]["optimizer"]["lr"], 0.05);
+  // Mean/std are float32 in the typed config: compare after one more round.
+  auto again = garbage::config::make_train_config(resolve_train_document(written, "written"));
+  EXPECT_EQ(garbage::config::to_document(again), written);
 }

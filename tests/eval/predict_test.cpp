@@ -10,13 +10,16 @@
 
 #include "../support/checkpoint_fixture.hpp"
 #include "garbage/core/errors.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/eval/predict.hpp"
+#include "garbage/loading/inference_model.hpp"
 
 namespace garbage::eval {
 namespace {
 
 namespace fs = std::filesystem;
+using loading::InferenceModel;
+using loading::load_inference_model;
+using loading::ModelSource;
 using testing::TempDir;
 
 /// data/class_<c>/img_<i>.png (3 x 4 images of 40 px), plus a corrupt PNG, a text file and a
@@ -55,7 +58,8 @@ class Predict : public ::testing::Test {
  protected:
   void SetUp() override {
     write_inputs(dir_ / "data");
-    testing::write_untrained_tiny_checkpoint(dir_ / "ck.pt", dir_ / "data", {"glass", "paper", "trash"});
+    testing::write_untrained_tiny_checkpoint(dir_ / "ck.pt", dir_ / "data",
+                                             {"glass", "paper", "trash"});
     ModelSource source;
     source.checkpoint = dir_ / "ck.pt";
     model_ = load_inference_model(source);

@@ -9,14 +9,15 @@
 #include <onnx/onnx_pb.h>
 #include <torch/torch.h>
 
+#include "../support/model_fixture.hpp"
 #include "../support/onnxruntime.hpp"
 #include "../support/run_cli.hpp"
 #include "../support/synthetic_data.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/data/dataset.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/export/export.hpp"
 #include "garbage/export/onnx_export.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/registry.hpp"
 
@@ -24,39 +25,13 @@ namespace garbage::exporting {
 namespace {
 
 using nlohmann::json;
+using testing::calibrate_head;
+using testing::randomize_batchnorm;
 using testing::TempDir;
 
-// Default BatchNorm statistics (mean 0, var 1, weight 1) would make folding trivially right.
-void randomize_batchnorm(torch::nn::Module& model, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& m : model.modules(false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-      const auto c = bn->running_mean.size(0);
-      bn->running_mean.copy_(torch::rand({c}, gen) * 0.2 - 0.1);
-      bn->running_var.copy_(torch::rand({c}, gen) * 1.5 + 0.5);
-      bn->weight.copy_(torch::rand({c}, gen) + 0.5);
-      bn->bias.copy_(torch::rand({c}, gen) * 0.2 - 0.1);
-    }
-  }
-}
-
-// Random deep nets (ResNet-50) can produce logits in the hundreds, where 1e-4 absolute is below
-// float32 resolution. Trained classifiers give logits of order 10: scale the head to that.
-void calibrate_head(models::ClassifierImpl& model, const torch::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  torch::nn::LinearImpl* head = nullptr;
-  for (auto& m : model.modules(false))
-    if (auto* fc = m->as<torch::nn::Linear>()) head = fc;
-  ASSERT_NE(head, nullptr);
-  const double scale = model.forward(x).abs().max().item<double>();
-  head->weight.mul_(10.0 / scale);
-  if (head->bias.defined()) head->bias.mul_(10.0 / scale);
-}
-
-eval::InferenceModel make_model(const json& user, int side) {
+loading::InferenceModel make_model(const json& user, int side) {
   torch::manual_seed(7);
-  eval::InferenceModel m;
+  loading::InferenceModel m;
   auto resolved = models::resolve_model_config(user, "test");
   m.model = models::create_model(resolved);
   randomize_batchnorm(*m.model, 11);
@@ -138,7 +113,7 @@ TEST(OnnxExport, Fp16KeepsTheTop1ClassOnRealImages) {
   auto m = make_model({{"name", "mobilenet_v3_small"}}, 96);
   std::vector<torch::Tensor> images;
   for (size_t i = 0; i < index.samples.size() && images.size() < 24; i += 17)
-    images.push_back(eval::load_image_tensor(index.samples[i].path, m.transform));
+    images.push_back(loading::load_image_tensor(index.samples[i].path, m.transform));
   auto x = torch::stack(images);
 
   TempDir dir;
@@ -210,12 +185,12 @@ TEST(OnnxExport, GraphHasOpset17DynamicBatchMetadataAndFoldedBatchNorm) {
 
 class Opaque : public models::ClassifierImpl {
  public:
-  torch::Tensor forward(torch::Tensor x) override { return x.flatten(1); }
+  torch::Tensor run(torch::Tensor x, const models::Pass& /*pass*/) override { return x.flatten(1); }
 };
 
 TEST(OnnxExport, ModelWithoutAGraphIsRefusedByName) {
   TempDir dir;
-  eval::InferenceModel m = make_model({{"name", "resnet18"}}, 64);
+  loading::InferenceModel m = make_model({{"name", "resnet18"}}, 64);
   m.model = std::make_shared<Opaque>();
   try {
     export_onnx(m, dir.path() / "x.onnx");
@@ -238,8 +213,10 @@ TEST(OnnxExport, CliWritesAFileAndRejectsAnUnknownFormat) {
   EXPECT_NE(ok.output.find("\"folded_batchnorms\""), std::string::npos) << ok.output;
   // The weight formats chain: safetensors -> --weights -> .pth.
   auto st = dir.path() / "m.safetensors";
-  auto to_st = testing::run_garbage("export --model mobilenet_v3_small --num-classes 6 --format "
-                                    "safetensors --output " + st.string());
+  auto to_st = testing::run_garbage(
+      "export --model mobilenet_v3_small --num-classes 6 --format "
+      "safetensors --output " +
+      st.string());
   ASSERT_EQ(to_st.code, 0) << to_st.output;
   auto pth = dir.path() / "m.pth";
   auto to_pth = testing::run_garbage("export --model mobilenet_v3_small --weights " + st.string() +

@@ -13,9 +13,9 @@
 #include "../support/checkpoint_fixture.hpp"
 #include "../support/python_oracle.hpp"
 #include "garbage/core/errors.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/export/weights_export.hpp"
 #include "garbage/io/weights_file.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
 namespace garbage::exporting {
@@ -26,12 +26,12 @@ using testing::TempDir;
 
 /// A registry model at its random initialisation, BatchNorm statistics randomised so that a
 /// running_mean / running_var mix-up changes the logits.
-eval::InferenceModel random_registry_model(const std::string& name, int64_t classes) {
-  eval::ModelSource source;
+loading::InferenceModel random_registry_model(const std::string& name, int64_t classes) {
+  loading::ModelSource source;
   source.model_name = name;
   source.num_classes = classes;
   torch::manual_seed(17);
-  auto m = eval::load_inference_model(source);
+  auto m = loading::load_inference_model(source);
   torch::NoGradGuard no_grad;
   for (const auto& b : m.model->named_buffers()) {
     if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.1);
@@ -41,7 +41,7 @@ eval::InferenceModel random_registry_model(const std::string& name, int64_t clas
   return m;
 }
 
-torch::Tensor logits(const eval::InferenceModel& m, const torch::Tensor& x) {
+torch::Tensor logits(const loading::InferenceModel& m, const torch::Tensor& x) {
   c10::InferenceMode guard;
   return m.model->forward(x).clone();
 }
@@ -55,10 +55,11 @@ json safetensors_header(const std::filesystem::path& path) {
 
 TEST(WeightsExport, SafetensorsMetadataDescribesACheckpoint) {
   TempDir dir("export-meta");
-  testing::write_untrained_tiny_checkpoint(dir / "ck.pt", dir / "data", {"glass", "paper", "trash"});
-  eval::ModelSource source;
+  testing::write_untrained_tiny_checkpoint(dir / "ck.pt", dir / "data",
+                                           {"glass", "paper", "trash"});
+  loading::ModelSource source;
   source.checkpoint = dir / "ck.pt";
-  auto m = eval::load_inference_model(source);
+  auto m = loading::load_inference_model(source);
   export_safetensors(m, dir / "out" / "model.safetensors");
 
   auto header = safetensors_header(dir / "out" / "model.safetensors");
@@ -84,13 +85,13 @@ TEST(WeightsExport, SafetensorsMetadataDescribesACheckpoint) {
 /// Exports `m` with `write`, loads it back as `--model NAME --weights FILE` (strictly: every key
 /// and shape must match; the head size is read from the file) and expects identical logits.
 template <typename Write>
-void expect_loads_back(const eval::InferenceModel& m, const std::filesystem::path& file,
+void expect_loads_back(const loading::InferenceModel& m, const std::filesystem::path& file,
                        Write write) {
   write(m, file);
-  eval::ModelSource source;
+  loading::ModelSource source;
   source.model_name = m.model_name();
   source.weights = file;
-  auto back = eval::load_inference_model(source);
+  auto back = loading::load_inference_model(source);
   EXPECT_EQ(back.num_classes(), m.num_classes());
   auto x = torch::randn({2, 3, 64, 64});
   EXPECT_TRUE(torch::equal(logits(back, x), logits(m, x))) << file;

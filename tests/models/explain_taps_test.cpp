@@ -109,7 +109,7 @@ TEST(ExplainTaps, EveryFamilyMatchesForwardAndExposesItsMaps) {
 
 class NoExplain : public ClassifierImpl {
  public:
-  torch::Tensor forward(torch::Tensor x) override { return x; }
+  torch::Tensor run(torch::Tensor x, const Pass& /*pass*/) override { return x; }
 };
 
 TEST(ExplainTaps, ModelsWithoutSupportSaySo) {

@@ -14,12 +14,12 @@
 #include "../support/synthetic_data.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
+#include "garbage/loading/checkpoint.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/finetune.hpp"
 #include "garbage/models/pretrained.hpp"
 #include "garbage/models/registry.hpp"
 #include "garbage/models/summary.hpp"
-#include "garbage/train/checkpoint.hpp"
 #include "garbage/train/optimizer.hpp"
 #include "garbage/train/trainer.hpp"
 
@@ -248,7 +248,7 @@ TEST(ZooTraining, OneEpochKeepsFrozenWeightsAndBatchNormStatistics) {
   // The trainer seeds before building, so the same seed rebuilds the initial weights.
   torch::manual_seed(3);
   auto initial = make({{"name", "mobilenet_v3_small"}, {"num_classes", 3}});
-  auto trained = train::load_checkpoint(dir / "run" / "last.pt").model;
+  auto trained = loading::load_checkpoint(dir / "run" / "last.pt").model;
   auto before = initial->named_parameters();
   auto before_buffers = initial->named_buffers();
   for (const auto& p : trained->named_parameters()) {

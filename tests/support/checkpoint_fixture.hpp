@@ -9,9 +9,9 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "garbage/loading/checkpoint.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/registry.hpp"
-#include "garbage/train/checkpoint.hpp"
 #include "train_fixture.hpp"
 
 namespace garbage::testing {
@@ -23,9 +23,9 @@ inline void write_untrained_checkpoint(const std::filesystem::path& path, nlohma
   document["model"]["num_classes"] = class_names.size();
   torch::manual_seed(3);
   auto model = models::create_model(document["model"]);
-  train::CheckpointState state;
+  loading::CheckpointState state;
   state.meta = {{"config", document}, {"class_names", class_names}, {"epoch", 0}};
-  train::save_checkpoint(path, *model, nullptr, state);
+  loading::save_checkpoint(path, *model, nullptr, state);
 }
 
 /// The tiny SimpleCNN of train_fixture.hpp; the data root named in its config is `data_root`

@@ -3,8 +3,9 @@
 
 #include "../support/train_fixture.hpp"
 #include "garbage/core/errors.hpp"
+#include "garbage/core/interrupt.hpp"
+#include "garbage/loading/checkpoint.hpp"
 #include "garbage/models/classifier.hpp"
-#include "garbage/train/checkpoint.hpp"
 #include "garbage/train/trainer.hpp"
 
 namespace fs = std::filesystem;
@@ -19,7 +20,7 @@ namespace {
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    garbage::train::clear_stop_request();
+    garbage::clear_stop_request();
     write_synthetic_dataset(dir_ / "data", 3, 24, 64);
   }
   TrainRequest request(const std::string& run, int epochs = 2) {
@@ -32,7 +33,7 @@ class TrainerTest : public ::testing::Test {
 };
 
 torch::Tensor flat_weights(const fs::path& checkpoint) {
-  auto loaded = garbage::train::load_checkpoint(checkpoint);
+  auto loaded = garbage::loading::load_checkpoint(checkpoint);
   std::vector<torch::Tensor> parts;
   for (const auto& p : loaded.model->parameters()) parts.push_back(p.detach().flatten());
   return torch::cat(parts);
@@ -48,7 +49,7 @@ TEST_F(TrainerTest, TwoEpochsLowerTheLossAndWriteTheRunFolder) {
   for (const char* f : {"config.json", "metrics.csv", "summary.json", "last.pt", "best.pt",
                         "train.log", "loss.png", "accuracy.png"})
     EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
-  auto meta = garbage::train::read_checkpoint_meta(dir_ / "run" / "last.pt");
+  auto meta = garbage::loading::read_checkpoint_meta(dir_ / "run" / "last.pt");
   EXPECT_EQ(meta["class_names"], (std::vector<std::string>{"class_0", "class_1", "class_2"}));
   EXPECT_EQ(meta["config"]["model"]["num_classes"], 3);
   EXPECT_EQ(meta["preprocess"]["resize"], 0);
@@ -57,8 +58,8 @@ TEST_F(TrainerTest, TwoEpochsLowerTheLossAndWriteTheRunFolder) {
 
 TEST_F(TrainerTest, CheckpointRoundTripReproducesLogits) {
   auto result = run_training(request("run", 1));
-  auto loaded = garbage::train::load_checkpoint(dir_ / "run" / "last.pt");
-  auto again = garbage::train::load_checkpoint(dir_ / "run" / "last.pt");
+  auto loaded = garbage::loading::load_checkpoint(dir_ / "run" / "last.pt");
+  auto again = garbage::loading::load_checkpoint(dir_ / "run" / "last.pt");
   auto x = torch::randn({2, 3, 64, 64});
   torch::NoGradGuard guard;
   EXPECT_TRUE(torch::equal(loaded.model->forward(x), again.model->forward(x)));
@@ -71,11 +72,11 @@ TEST_F(TrainerTest, ResumeAfterInterruptEndsWithTheSameMetricsAndWeights) {
 
   auto interrupted = request("resumed");
   interrupted.hooks.on_step = [](int64_t epoch, int64_t step, double) {
-    if (epoch == 0 && step == 2) garbage::train::request_stop();
+    if (epoch == 0 && step == 2) garbage::request_stop();
   };
   EXPECT_THROW(run_training(interrupted), garbage::Interrupted);
-  garbage::train::clear_stop_request();
-  auto meta = garbage::train::read_checkpoint_meta(dir_ / "resumed" / "last.pt");
+  garbage::clear_stop_request();
+  auto meta = garbage::loading::read_checkpoint_meta(dir_ / "resumed" / "last.pt");
   EXPECT_EQ(meta["loop"]["epoch"], 0);
   EXPECT_EQ(meta["loop"]["step_in_epoch"], 3);
 
@@ -123,21 +124,4 @@ TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
   } catch (const garbage::Error& e) {
     EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
   }
-}
-
-TEST(Scheduler, StepCosineAndWarmup) {
-  garbage::config::OptimizerConfig opt;
-  opt.lr = 1.0;
-  garbage::config::SchedulerConfig s;
-  s.name = "step";
-  s.step_size = 2;
-  s.gamma = 0.1;
-  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 1, 10), 1.0);
-  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 2, 10), 0.1, 1e-12);
-  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 5, 10), 0.01, 1e-12);
-  s.name = "cosine";
-  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 0, 10), 1.0);
-  EXPECT_NEAR(garbage::train::scheduled_lr(opt, s, 5, 10), 0.5, 1e-12);
-  s.warmup_epochs = 1;
-  EXPECT_DOUBLE_EQ(garbage::train::scheduled_lr(opt, s, 0, 10), 0.5);
 }

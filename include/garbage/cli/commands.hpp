@@ -15,5 +15,6 @@ void add_export_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_models_command(CLI::App& app);
 
 }  // namespace garbage::cli

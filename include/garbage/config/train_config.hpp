@@ -1,6 +1,8 @@
 #pragma once
 // The training configuration: one JSON document, validated strictly, resolved against defaults,
-// then turned into typed options for the data, model and training code.
+// then turned into typed options for the data, model and training code. Every field is declared
+// once, in the table in train_config.cpp (path, member, default, rule); the defaults document,
+// the validation rules and both JSON directions are generated from it.
 
 #include <cstdint>
 #include <filesystem>
@@ -54,7 +56,8 @@ struct TrainConfig {
   json model;       ///< resolved model section (registry input)
   data::DatasetOptions dataset;
   LoaderConfig loader;
-  data::TransformSpec transform;
+  int preprocess_resize = 0;      ///< as configured; 0: the model's input size
+  data::TransformSpec transform;  ///< resize.size is the effective size
   int64_t epochs = 20;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
@@ -74,6 +77,13 @@ json resolve_train_document(const json& user, const std::string& source);
 
 /// Typed view of a resolved document. `data_root` is the root chosen by resolve_data_root.
 TrainConfig make_train_config(const json& resolved);
+
+/// The document a typed config describes (every table field, and the model section); the
+/// inverse of make_train_config.
+json to_document(const TrainConfig& config);
+
+/// Dot paths of every field of the table ("train.optimizer.lr"), in table order.
+std::vector<std::string> field_paths();
 
 /// Reads a config file, applies "a.b=v" overrides, validates, resolves.
 TrainConfig load_train_config(const std::filesystem::path& path,

@@ -7,12 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "garbage/eval/inference.hpp"
+#include "garbage/loading/inference_model.hpp"
 
 namespace garbage::eval {
 
 struct BenchRequest {
-  ModelSource model;
+  loading::ModelSource model;
   std::vector<int64_t> batch_sizes = {1, 8, 64};
   int img_size = 0;            ///< 0: the model's input size
   int threads = 0;             ///< 0: all cores

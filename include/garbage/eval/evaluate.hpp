@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "garbage/data/dataset.hpp"
-#include "garbage/eval/inference.hpp"
 #include "garbage/eval/metrics.hpp"
+#include "garbage/loading/inference_model.hpp"
 #include "garbage/models/registry.hpp"
 
 namespace garbage::data {
@@ -35,7 +35,7 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
                     const std::string& progress_label = "", const BatchObserver& observer = {});
 
 struct EvalRequest {
-  ModelSource model;  ///< a checkpoint, or a registry model with a weight file
+  loading::ModelSource model;  ///< a checkpoint, or a registry model with a weight file
   data::Split split = data::Split::test;
   std::optional<std::string> data_root;  ///< --data
   int threads = 0;                       ///< 0: all cores

@@ -9,9 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-namespace garbage::eval {
-
+namespace garbage::loading {
 struct InferenceModel;
+}
+
+namespace garbage::eval {
 
 /// The files to classify: each input file as given, and the image files (by extension, hidden
 /// ones skipped) under each input folder, recursively, in sorted order. Inputs keep their
@@ -40,7 +42,7 @@ struct FilePrediction {
 
 /// Softmax probabilities of `model` for each file (eval preprocessing, inference mode, batches
 /// of options.batch_size), in the order of `files`. Unreadable files get `error` and a warning.
-std::vector<FilePrediction> predict_files(const InferenceModel& model,
+std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
                                           const std::vector<std::filesystem::path>& files,
                                           const PredictOptions& options);
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-namespace garbage::eval {
+namespace garbage::loading {
 struct InferenceModel;
 }
 
@@ -27,7 +27,7 @@ struct OnnxSummary {
 
 /// Writes `model` as ONNX to `path` (atomically). Throws Error naming the model or layer when it
 /// cannot be exported.
-OnnxSummary export_onnx(const eval::InferenceModel& model, const std::filesystem::path& path,
+OnnxSummary export_onnx(const loading::InferenceModel& model, const std::filesystem::path& path,
                         const OnnxOptions& options = {});
 
 inline constexpr const char* kOnnxInputName = "input";

@@ -12,7 +12,7 @@
 namespace garbage::data {
 struct TransformSpec;
 }
-namespace garbage::eval {
+namespace garbage::loading {
 struct InferenceModel;
 }
 
@@ -25,14 +25,14 @@ nlohmann::json preprocessing_json(const data::TransformSpec& spec);
 /// The safetensors "__metadata__": "format" ("garbage"), and JSON texts under "model" (the
 /// resolved model section), "class_names" and "preprocessing" (all values are strings, as the
 /// format requires).
-io::SafetensorsMetadata export_metadata(const eval::InferenceModel& m);
+io::SafetensorsMetadata export_metadata(const loading::InferenceModel& m);
 
 /// Writes every parameter and buffer of `m` (NCHW float32, num_batches_tracked int64) with
 /// export_metadata(). Atomic: a temporary file beside `out` is renamed into place.
-void export_safetensors(const eval::InferenceModel& m, const std::filesystem::path& out);
+void export_safetensors(const loading::InferenceModel& m, const std::filesystem::path& out);
 
 /// Writes the state_dict as torch.save would (zip format); for torchvision architectures the keys
 /// are torchvision's, so `model.load_state_dict(torch.load(out))` works. Atomic.
-void export_pth(const eval::InferenceModel& m, const std::filesystem::path& out);
+void export_pth(const loading::InferenceModel& m, const std::filesystem::path& out);
 
 }  // namespace garbage::exporting

@@ -1,5 +1,6 @@
 #pragma once
-// Base class of every registry model, and the tracing hook the summary uses to list layers.
+// Base class of every registry model, and the observer mechanism (Pass) through which its one
+// forward pass serves training, summary and explain.
 
 #include <cstdint>
 #include <string>
@@ -20,11 +21,74 @@ struct LayerRecord {
   int64_t macs = 0;  ///< multiply-accumulates per image
 };
 
-/// Collects one record per leaf layer while a traced forward runs.
-class Tracer {
+/// Named points of a forward pass that explain draws.
+enum class Tap {
+  first_layer,    ///< first conv block's output [N, C, h, w] (the first tap wins)
+  last_features,  ///< the feature map Grad-CAM weights [N, C, h, w] (the last tap wins)
+  attention,      ///< spatial attention in [0, 1] [N, 1, h, w] (the last tap wins)
+};
+
+/// Watches one forward pass (like timm's forward_intermediates, as a visitor): every leaf layer
+/// with its output (summary) and the named taps (explain). Both default to ignoring.
+class ForwardObserver {
  public:
-  void record(const std::string& name, const torch::nn::Module& module, const torch::Tensor& input,
-              const torch::Tensor& output);
+  virtual ~ForwardObserver() = default;
+  virtual void layer(const std::string& /*name*/, const torch::nn::Module& /*module*/,
+                     const torch::Tensor& /*output*/) {}
+  virtual void tap(Tap /*point*/, const torch::Tensor& /*value*/) {}
+};
+
+/// Where a forward pass is: its observer (null in plain forward()) and the dotted state_dict path
+/// of the current module. Names are built only when observed, so forward() pays nothing.
+class Pass {
+ public:
+  Pass() = default;
+  explicit Pass(ForwardObserver* observer, std::string prefix = "")
+      : observer_(observer), prefix_(std::move(prefix)) {}
+
+  bool observed() const { return observer_ != nullptr; }
+  Pass child(const std::string& name) const;
+  Pass child(size_t index) const { return observed() ? child(std::to_string(index)) : Pass(); }
+
+  /// Runs `fn(x)` and reports `module` as the leaf layer "<path>.<name>".
+  template <typename Fn>
+  torch::Tensor step(const char* name, const torch::nn::Module& module, const torch::Tensor& x,
+                     Fn&& fn) const {
+    torch::Tensor y = fn(x);
+    if (observer_) observer_->layer(path(name), module, y);
+    return y;
+  }
+  /// Runs `seq` child by child as "<path>.<name>.<i>": nested Sequentials recurse, modules that
+  /// implement PassRunner run with their own pass, anything else is one leaf layer.
+  torch::Tensor sequential(torch::nn::SequentialImpl& seq, torch::Tensor x,
+                           const std::string& name) const;
+  /// The same for the children of this pass's own Sequential (no extra name).
+  torch::Tensor children(torch::nn::SequentialImpl& seq, torch::Tensor x) const;
+  void tap(Tap point, const torch::Tensor& value) const {
+    if (observer_) observer_->tap(point, value);
+  }
+
+ private:
+  std::string path(const std::string& name) const {
+    return prefix_.empty() ? name : prefix_ + "." + name;
+  }
+  ForwardObserver* observer_ = nullptr;
+  std::string prefix_;
+};
+
+/// Implemented by composite modules (residual blocks) so a Pass walking a Sequential reports
+/// their inner layers instead of treating them as one.
+class PassRunner {
+ public:
+  virtual ~PassRunner() = default;
+  virtual torch::Tensor run(const torch::Tensor& x, const Pass& pass) = 0;
+};
+
+/// Collects one record per leaf layer of an observed forward pass (garbage summary).
+class Tracer : public ForwardObserver {
+ public:
+  void layer(const std::string& name, const torch::nn::Module& module,
+             const torch::Tensor& output) override;
   const std::vector<LayerRecord>& layers() const { return layers_; }
 
  private:
@@ -46,13 +110,20 @@ struct ExplainTaps {
   torch::Tensor attention;      ///< spatial attention in [0, 1] [N, 1, h, w]; undefined: none
 };
 
+/// Every registry model. A family writes its forward pass once, in run(); forward(), the
+/// summary's layer trace and explain's taps are all that one pass with different observers.
 class ClassifierImpl : public torch::nn::Module {
  public:
   using torch::nn::Module::Module;
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
-  /// Same result as forward(), reporting each layer to `tracer`. The default treats the model
-  /// as a single layer; models built from Sequentials report every leaf.
-  virtual torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer);
+
+  /// The forward pass: reports leaf layers and taps to `pass` (see Pass).
+  virtual torch::Tensor run(torch::Tensor x, const Pass& pass) = 0;
+
+  torch::Tensor forward(torch::Tensor x) { return run(std::move(x), Pass()); }
+  /// forward() with `observer` watching.
+  torch::Tensor forward_observed(torch::Tensor x, ForwardObserver& observer) {
+    return run(std::move(x), Pass(&observer));
+  }
 
   /// Describes the eval-mode forward pass to an exporter (see graph.hpp); returns the logits
   /// value. The default refuses: a model that cannot be exported says so by name.
@@ -75,25 +146,10 @@ class ClassifierImpl : public torch::nn::Module {
   /// drift with the new data's batch statistics.
   void train(bool on = true) override;
 
-  // --- explain ---
-  /// forward() that also returns the tensors explain draws. The default throws Error
-  /// ("<model> does not support explain").
-  virtual ExplainTaps forward_explain(torch::Tensor x);
+  /// forward() that also returns the tensors explain draws. Throws Error ("<model> does not
+  /// support explain") when the model taps no first layer or last feature map.
+  ExplainTaps forward_explain(torch::Tensor x);
 };
-
-/// Runs `fn(x)` and reports `module` as `prefix + name` when `tracer` is set. Names are only built
-/// when tracing, so forward() can share the code path at no cost.
-template <typename Fn>
-torch::Tensor traced_step(Tracer* tracer, const std::string& prefix, const char* name,
-                          const torch::nn::Module& module, const torch::Tensor& x, Fn&& fn) {
-  torch::Tensor y = fn(x);
-  if (tracer) tracer->record(prefix.empty() ? name : prefix + "." + name, module, x, y);
-  return y;
-}
-
-/// Runs `seq` layer by layer, reporting each child as "<prefix>.<index>" when tracer is set.
-torch::Tensor run_traced(torch::nn::Sequential& seq, torch::Tensor x, Tracer& tracer,
-                         const std::string& prefix);
 
 int64_t count_parameters(const torch::nn::Module& module, bool trainable_only);
 

@@ -44,7 +44,8 @@ class FineTunableImpl : public ClassifierImpl {
 };
 
 /// Adds the keys every pretrained architecture accepts (num_classes, weights, pretrained,
-/// freeze_strategy, backbone_lr_factor) to a spec's defaults and rules.
+/// freeze_strategy, backbone_lr_factor) to a spec's defaults and rules, and torchvision's
+/// ImageNet preprocessing (224 px input; shorter side 256, center crop 224).
 void add_pretrained_keys(ModelSpec& spec);
 
 }  // namespace garbage::models

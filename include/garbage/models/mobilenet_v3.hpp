@@ -24,20 +24,15 @@ struct MobileNetV3Options {
 class MobileNetV3Impl : public FineTunableImpl {
  public:
   explicit MobileNetV3Impl(const MobileNetV3Options& options);
-  torch::Tensor forward(torch::Tensor x) override;
-  torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  /// Taps first_layer: the stem (features.0); last_features: the final 1x1 conv (features.N).
+  torch::Tensor run(torch::Tensor x, const Pass& pass) override;
   std::string emit(GraphBuilder& graph, const std::string& input) override;
-  std::string head_name() const override { return "classifier.3"; }
+  std::string head_name() const override;
   int backbone_stage(const std::string& name) const override;
   int num_backbone_stages() const override { return static_cast<int>(features->size()); }
-  /// first_layer: the stem (features.0); last_features: the final 1x1 conv (features.N).
-  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};
-
- private:
-  torch::Tensor run(torch::Tensor x, Tracer* tracer);
 };
 TORCH_MODULE(MobileNetV3);
 

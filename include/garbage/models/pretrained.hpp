@@ -68,21 +68,3 @@ std::optional<LoadReport> apply_weights_config(ClassifierImpl& model,
                                                const nlohmann::json& model_config);
 
 }  // namespace garbage::models
-
-namespace garbage::models {
-
-/// A registry model with weights from a file, outside any training run (`--model NAME
-/// --weights FILE`): the train document it implies uses torchvision's preprocessing (resize the
-/// shorter side to 256, center-crop 224, ImageNet mean/std) and no augmentation.
-struct StandaloneModel {
-  ModelPtr model;                    ///< weights loaded, eval mode
-  nlohmann::json document;           ///< resolved train document (model section, preprocess, ...)
-  std::optional<LoadReport> report;  ///< when weights were given
-};
-
-/// `num_classes` 0: taken from the head of the weight file, else the model's default. The head
-/// must match the file (no replacement): the point is to run the file's own classifier.
-StandaloneModel load_standalone_model(const std::string& name, const std::filesystem::path& weights,
-                                      int64_t num_classes);
-
-}  // namespace garbage::models

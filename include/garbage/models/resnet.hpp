@@ -34,16 +34,14 @@ struct ResNetOptions {
 class ResNetImpl : public FineTunableImpl {
  public:
   explicit ResNetImpl(const ResNetOptions& options);
-  torch::Tensor forward(torch::Tensor x) override;
-  torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  /// Taps first_layer: relu(bn1(conv1)); last_features: layer4; attention: recyclenet's
+  /// spatial gate or the last block's CBAM spatial attention (none for se, or fusion "channel").
+  torch::Tensor run(torch::Tensor x, const Pass& pass) override;
   std::string emit(GraphBuilder& graph, const std::string& input) override;
-  std::string head_name() const override { return "fc"; }
+  std::string head_name() const override;
   bool is_new_parameter(const std::string& name) const override;
   int backbone_stage(const std::string& name) const override;
   int num_backbone_stages() const override { return 5; }  // stem + layer1..4
-  /// first_layer: relu(bn1(conv1)); last_features: layer4; attention: recyclenet's spatial gate
-  /// or the last block's CBAM spatial attention (none for se, or recyclenet fusion "channel").
-  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
@@ -52,7 +50,6 @@ class ResNetImpl : public FineTunableImpl {
   torch::nn::Linear fc{nullptr};
 
  private:
-  torch::Tensor run(torch::Tensor x, Tracer* tracer);
   ResNetOptions options_;
 };
 TORCH_MODULE(ResNet);

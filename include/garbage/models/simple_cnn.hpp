@@ -34,11 +34,9 @@ struct SimpleCNNOptions {
 class SimpleCNNImpl : public ClassifierImpl {
  public:
   explicit SimpleCNNImpl(const SimpleCNNOptions& options);
-  torch::Tensor forward(torch::Tensor x) override;
-  torch::Tensor forward_traced(torch::Tensor x, Tracer& tracer) override;
+  /// Taps first_layer / last_features: the first / last conv block before its pooling.
+  torch::Tensor run(torch::Tensor x, const Pass& pass) override;
   std::string emit(GraphBuilder& graph, const std::string& input) override;
-  /// first_layer / last_features: the first / last conv block before its pooling.
-  ExplainTaps forward_explain(torch::Tensor x) override;
 
   torch::nn::Sequential features{nullptr};
   torch::nn::Sequential classifier{nullptr};

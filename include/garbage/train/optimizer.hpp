@@ -36,4 +36,8 @@ class OptimizerWithGroups {
 std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfig& config,
                                                     std::vector<ParamGroup> groups);
 
+/// Learning rate for a 0-based epoch under the schedule.
+double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
+                    int64_t epoch, int64_t total_epochs);
+
 }  // namespace garbage::train

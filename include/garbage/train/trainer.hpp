@@ -61,22 +61,10 @@ struct TrainResult {
 };
 
 /// Trains per the request. Throws ConfigError/DataError/Error; throws Interrupted (exit 130)
-/// after writing last.pt when request_stop() was called (SIGINT).
+/// after writing last.pt when garbage::request_stop() was called (SIGINT).
 TrainResult run_training(const TrainRequest& request);
-
-/// Asks the running training loop to checkpoint and stop after the current step.
-/// Async-signal-safe.
-void request_stop() noexcept;
-/// Clears a previous stop request (tests run several trainings in one process).
-void clear_stop_request() noexcept;
-/// Installs a SIGINT handler that calls request_stop() (a second Ctrl-C kills the process).
-void install_interrupt_handler();
 
 /// `base` when it holds no run yet, else the first free "base-2", "base-3", ...
 std::filesystem::path next_free_run_dir(const std::filesystem::path& base);
-
-/// Learning rate for a 0-based epoch under the schedule.
-double scheduled_lr(const config::OptimizerConfig& opt, const config::SchedulerConfig& sched,
-                    int64_t epoch, int64_t total_epochs);
 
 }  // namespace garbage::train

@@ -16,7 +16,7 @@
 #include "garbage/data/transform.hpp"
 #include "garbage/models/registry.hpp"
 
-namespace garbage::eval {
+namespace garbage::loading {
 
 /// `--checkpoint CK`, or `--model NAME [--weights FILE] [--num-classes N]`.
 struct ModelSource {
@@ -55,4 +55,4 @@ torch::Tensor preprocess(const cv::Mat& rgb, const data::TransformSpec& spec);
 /// Decodes `path` and preprocesses it; throws DataError naming the file when unreadable.
 torch::Tensor load_image_tensor(const std::filesystem::path& path, const data::TransformSpec& spec);
 
-}  // namespace garbage::eval
+}  // namespace garbage::loading

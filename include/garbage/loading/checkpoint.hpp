@@ -15,7 +15,7 @@ namespace torch::optim {
 class Optimizer;
 }
 
-namespace garbage::train {
+namespace garbage::loading {
 
 constexpr int kCheckpointFormat = 1;
 
@@ -42,4 +42,4 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path);
 /// Loads the stored optimizer state into `optimizer` (same parameter layout required).
 void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer);
 
-}  // namespace garbage::train
+}  // namespace garbage::loading

@@ -1,4 +1,4 @@
-#include "garbage/eval/inference.hpp"
+#include "garbage/loading/inference_model.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -7,11 +7,12 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/data/dataset.hpp"
 #include "garbage/data/image.hpp"
+#include "garbage/loading/checkpoint.hpp"
+#include "garbage/loading/standalone.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/pretrained.hpp"
-#include "garbage/train/checkpoint.hpp"
 
-namespace garbage::eval {
+namespace garbage::loading {
 
 void ModelSource::validate(const std::string& command) const {
   if (checkpoint.empty() == model_name.empty())
@@ -37,13 +38,13 @@ InferenceModel load_inference_model(const ModelSource& source) {
   InferenceModel out;
   if (!source.model_name.empty()) {
     auto loaded =
-        models::load_standalone_model(source.model_name, source.weights, source.num_classes);
+        loading::load_standalone_model(source.model_name, source.weights, source.num_classes);
     out.model = loaded.model;
     out.document = loaded.document;
     out.source = source.weights.empty() ? "--model " + source.model_name : source.weights.string();
     out.class_names = numbered_classes(out.document.at("model").value("num_classes", int64_t{0}));
   } else {
-    auto loaded = train::load_checkpoint(source.checkpoint);
+    auto loaded = loading::load_checkpoint(source.checkpoint);
     out.model = loaded.model;
     out.meta = loaded.state.meta;
     out.document = out.meta.at("config");
@@ -84,4 +85,4 @@ torch::Tensor load_image_tensor(const std::filesystem::path& path,
   return preprocess(data::decode_rgb8(path.string()), spec);
 }
 
-}  // namespace garbage::eval
+}  // namespace garbage::loading

@@ -1,6 +1,7 @@
 #pragma once
 // Strict validation of user JSON against a defaults document: the defaults define which keys
-// exist and their types; rules add ranges and allowed values. Torch-free on purpose.
+// exist and their types; rules add ranges and allowed values. Generic (train configs, model
+// sections, sweep files all use it), so it lives in core; torch-free on purpose.
 
 #include <map>
 #include <optional>
@@ -9,9 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace garbage::config {
-
-using json = nlohmann::json;
+namespace garbage {
 
 struct Rule {
   std::optional<double> min;  ///< inclusive unless min_exclusive
@@ -31,14 +30,15 @@ using Rules = std::map<std::string, Rule>;
 /// Checks `user` against `defaults` and `rules` and returns defaults with user values applied.
 /// Throws ConfigError "<source>: <path>: <problem>" for an unknown key (naming the nearest valid
 /// key), a wrong type, or a value outside its rule. `prefix` is the dot path of `defaults`.
-json validate_and_merge(const json& defaults, const json& user, const Rules& rules,
-                        const std::string& source, const std::string& prefix = "");
+nlohmann::json validate_and_merge(const nlohmann::json& defaults, const nlohmann::json& user,
+                                  const Rules& rules, const std::string& source,
+                                  const std::string& prefix = "");
 
 /// Applies "a.b.c=value" to `config`: value is parsed as JSON when it can be ("3", "true",
 /// "[1,2]"), else taken as a string. Throws ConfigError for a malformed assignment.
-void apply_override(json& config, const std::string& assignment);
+void apply_override(nlohmann::json& config, const std::string& assignment);
 
 /// "a.b.c" -> ["a","b","c"]
 std::vector<std::string> split_path(const std::string& path);
 
-}  // namespace garbage::config
+}  // namespace garbage

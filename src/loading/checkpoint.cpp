@@ -1,11 +1,11 @@
-#include "garbage/train/checkpoint.hpp"
+#include "garbage/loading/checkpoint.hpp"
 
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
 #include "garbage/models/classifier.hpp"
 
-namespace garbage::train {
+namespace garbage::loading {
 namespace {
 
 constexpr const char* kMetaKey = "garbage_meta";
@@ -111,4 +111,4 @@ void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optim
   });
 }
 
-}  // namespace garbage::train
+}  // namespace garbage::loading

@@ -1,4 +1,4 @@
-#include "garbage/config/schema.hpp"
+#include "garbage/core/schema.hpp"
 
 #include <cmath>
 #include <sstream>
@@ -6,7 +6,9 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
 
-namespace garbage::config {
+namespace garbage {
+
+using json = nlohmann::json;
 namespace {
 
 std::string join(const std::string& prefix, const std::string& key) {
@@ -144,4 +146,4 @@ void apply_override(json& config, const std::string& assignment) {
   (*node)[parts.back()] = value;
 }
 
-}  // namespace garbage::config
+}  // namespace garbage

@@ -12,8 +12,8 @@
 #include "../support/train_fixture.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
-#include "garbage/eval/inference.hpp"
-#include "garbage/report/explain.hpp"
+#include "garbage/eval/explain.hpp"
+#include "garbage/loading/inference_model.hpp"
 
 namespace fs = std::filesystem;
 using garbage::testing::TempDir;
@@ -45,12 +45,12 @@ double max_channel_std(const cv::Mat& img) {
   return std::max({stddev[0], stddev[1], stddev[2]});
 }
 
-garbage::eval::InferenceModel resnet_model(const std::string& attention) {
+garbage::loading::InferenceModel resnet_model(const std::string& attention) {
   json user = {{"name", "explain-" + attention},
                {"model", {{"name", "resnet18"}, {"num_classes", 3}, {"attention", attention}}},
                {"preprocess", {{"resize", 72}, {"resize_mode", "shorter"}, {"crop", 64}}},
                {"augment", {{"enabled", false}}}};
-  garbage::eval::InferenceModel m;
+  garbage::loading::InferenceModel m;
   m.document = garbage::config::resolve_train_document(user, "test");
   torch::manual_seed(11);
   m.model = garbage::models::create_model(m.document["model"]);
@@ -70,20 +70,20 @@ TEST(Explain, SimpleCnnCheckpointMapsAreDrawnAtTheImageSize) {
                                                garbage::testing::tiny_train_document(dir / "data"),
                                                {"class_0", "class_1", "class_2"});
   write_image(dir / "img.png", 96, 72);
-  garbage::eval::ModelSource source;
+  garbage::loading::ModelSource source;
   source.checkpoint = dir / "ck.pt";
-  auto model = garbage::eval::load_inference_model(source);
+  auto model = garbage::loading::load_inference_model(source);
 
-  garbage::report::ExplainOptions options;
+  garbage::eval::ExplainOptions options;
   options.image = dir / "img.png";
   options.out_dir = dir / "out";
-  auto result = garbage::report::explain_image(model, options);
+  auto result = garbage::eval::explain_image(model, options);
 
   const auto& ex = result.explanation;
   EXPECT_NEAR(ex.probabilities.sum().item<double>(), 1.0, 1e-5);
   {
     torch::NoGradGuard no_grad;
-    auto input = garbage::eval::load_image_tensor(options.image, model.transform).unsqueeze(0);
+    auto input = garbage::loading::load_image_tensor(options.image, model.transform).unsqueeze(0);
     EXPECT_EQ(model.model->forward(input).argmax(1).item<int64_t>(), ex.predicted);
   }
   EXPECT_EQ(ex.target, ex.predicted);
@@ -116,24 +116,24 @@ TEST(Explain, SimpleCnnCheckpointMapsAreDrawnAtTheImageSize) {
   EXPECT_EQ(result.files.size(), 4u);
 
   options.target_class = "class_2";
-  auto other = garbage::report::explain_image(model, options);
+  auto other = garbage::eval::explain_image(model, options);
   EXPECT_EQ(other.explanation.target, 2);
   EXPECT_EQ(other.json["explained"]["label"], "class_2");
   options.target_class = "1";
-  EXPECT_EQ(garbage::report::explain_image(model, options).explanation.target, 1);
+  EXPECT_EQ(garbage::eval::explain_image(model, options).explanation.target, 1);
   options.target_class = "plastic";
-  EXPECT_THROW(garbage::report::explain_image(model, options), garbage::ConfigError);
+  EXPECT_THROW(garbage::eval::explain_image(model, options), garbage::ConfigError);
 }
 
 TEST(Explain, AttentionResNetsDrawTheirSpatialMapOverTheCroppedView) {
   TempDir dir("explain");
   write_image(dir / "img.png", 120, 80);
-  garbage::report::ExplainOptions options;
+  garbage::eval::ExplainOptions options;
   options.image = dir / "img.png";
 
   auto recyclenet = resnet_model("recyclenet");
   options.out_dir = dir / "recyclenet";
-  auto result = garbage::report::explain_image(recyclenet, options);
+  auto result = garbage::eval::explain_image(recyclenet, options);
   ASSERT_TRUE(result.explanation.attention.defined());
   EXPECT_EQ(result.explanation.attention.sizes().vec(), (std::vector<int64_t>{2, 2}));
   EXPECT_NE(result.json["attention"]["kind"].get<std::string>().find("recyclenet"),
@@ -153,12 +153,12 @@ TEST(Explain, AttentionResNetsDrawTheirSpatialMapOverTheCroppedView) {
 
   auto cbam = resnet_model("cbam");
   options.out_dir = dir / "cbam";
-  garbage::report::explain_image(cbam, options);
+  garbage::eval::explain_image(cbam, options);
   EXPECT_TRUE(fs::exists(dir / "cbam" / "attention.png"));
 
   auto se = resnet_model("se");
   options.out_dir = dir / "se";
-  auto se_result = garbage::report::explain_image(se, options);
+  auto se_result = garbage::eval::explain_image(se, options);
   EXPECT_FALSE(fs::exists(dir / "se" / "attention.png"));
   EXPECT_TRUE(se_result.json["attention"].is_null());
   EXPECT_TRUE(fs::exists(dir / "se" / "grad_cam.png"));
@@ -166,9 +166,9 @@ TEST(Explain, AttentionResNetsDrawTheirSpatialMapOverTheCroppedView) {
 
 TEST(Explain, ClassesResolveByLabelOrIndex) {
   const std::vector<std::string> names = {"glass", "metal", "paper"};
-  EXPECT_EQ(garbage::report::resolve_class("metal", names), 1);
-  EXPECT_EQ(garbage::report::resolve_class("2", names), 2);
-  EXPECT_THROW(garbage::report::resolve_class("3", names), garbage::ConfigError);
-  EXPECT_THROW(garbage::report::resolve_class("-1", names), garbage::ConfigError);
-  EXPECT_THROW(garbage::report::resolve_class("Glass", names), garbage::ConfigError);
+  EXPECT_EQ(garbage::eval::resolve_class("metal", names), 1);
+  EXPECT_EQ(garbage::eval::resolve_class("2", names), 2);
+  EXPECT_THROW(garbage::eval::resolve_class("3", names), garbage::ConfigError);
+  EXPECT_THROW(garbage::eval::resolve_class("-1", names), garbage::ConfigError);
+  EXPECT_THROW(garbage::eval::resolve_class("Glass", names), garbage::ConfigError);
 }

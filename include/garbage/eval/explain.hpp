@@ -11,9 +11,9 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
-#include "garbage/eval/inference.hpp"
+#include "garbage/loading/inference_model.hpp"
 
-namespace garbage::report {
+namespace garbage::eval {
 
 /// The maps for one preprocessed image, before any drawing.
 struct Explanation {
@@ -57,6 +57,6 @@ struct ExplainResult {
 ///   explain.json         files, predicted and explained class with probabilities.
 /// The model only sees the preprocessing's crop of the image: the maps cover that region and the
 /// rest of the image is dimmed.
-ExplainResult explain_image(eval::InferenceModel& model, const ExplainOptions& options);
+ExplainResult explain_image(loading::InferenceModel& model, const ExplainOptions& options);
 
-}  // namespace garbage::report
+}  // namespace garbage::eval

@@ -1,0 +1,43 @@
+# Fails when a file of one area includes a header of an area above it (docs/architecture.md).
+# Run: cmake -DSOURCE_DIR=<repo> -P cmake/check_layers.cmake   (ctest runs it as "architecture.layers")
+
+# Top uses bottom: an area may include its own headers and those of any area after it.
+set(GARBAGE_LAYERS cli sweep export train eval engine loading config models report data io core)
+
+if(NOT SOURCE_DIR)
+  get_filename_component(SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+endif()
+
+file(GLOB_RECURSE files RELATIVE "${SOURCE_DIR}" "${SOURCE_DIR}/src/*.cpp" "${SOURCE_DIR}/src/*.hpp"
+     "${SOURCE_DIR}/include/garbage/*.hpp")
+set(violations 0)
+foreach(file IN LISTS files)
+  if(NOT file MATCHES "^(src|include/garbage)/([a-z_]+)/")
+    continue()
+  endif()
+  set(area "${CMAKE_MATCH_2}")
+  list(FIND GARBAGE_LAYERS "${area}" rank)
+  if(rank EQUAL -1)
+    message(SEND_ERROR "${file}: area '${area}' is not in the layer order (cmake/check_layers.cmake)")
+    math(EXPR violations "${violations} + 1")
+    continue()
+  endif()
+  file(STRINGS "${SOURCE_DIR}/${file}" includes REGEX "^[ \t]*#[ \t]*include[ \t]+\"garbage/")
+  foreach(line IN LISTS includes)
+    string(REGEX MATCH "\"garbage/([a-z_]+)/[^\"]+\"" header "${line}")
+    set(used "${CMAKE_MATCH_1}")
+    list(FIND GARBAGE_LAYERS "${used}" used_rank)
+    if(used_rank EQUAL -1 OR used_rank LESS rank)
+      list(SUBLIST GARBAGE_LAYERS ${rank} -1 allowed)
+      string(REPLACE ";" ", " allowed "${allowed}")
+      message(SEND_ERROR "${file}: area '${area}' includes ${header}; it may use: ${allowed}")
+      math(EXPR violations "${violations} + 1")
+    endif()
+  endforeach()
+endforeach()
+
+list(LENGTH files count)
+if(violations GREATER 0)
+  message(FATAL_ERROR "${violations} include(s) run against the layer order")
+endif()
+message(STATUS "layers ok: ${count} files, order ${GARBAGE_LAYERS}")
