@@ -28,6 +28,7 @@ constexpr const char* kFooter = R"(Examples:
   garbage explain --checkpoint runs/simple_cnn/best.pt --image glass12.jpg --out out/explain
   garbage bench --model mobilenet_v3_small --batch 1,8,64 --json
   garbage models --json
+  source <(garbage completion bash)
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 3 gate failed (--min-accuracy),
 4 some input files could not be read (predict; the others were classified),
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   garbage::cli::add_explain_command(app);
   garbage::cli::add_bench_command(app);
   garbage::cli::add_models_command(app);
+  garbage::cli::add_completion_command(app);
 
   // Logging is configured once the flags are known, before any subcommand callback runs.
   app.parse_complete_callback([&] { garbage::setup_logging(verbose, quiet); });

@@ -5,6 +5,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "garbage/core/config_file.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
 #include "garbage/core/schema.hpp"
@@ -106,6 +107,7 @@ const std::vector<Field>& fields() {
       field("train.eval_batch_size", 64, R::range(1, 65536), GARBAGE_MEMBER(eval_batch_size)),
       field("train.label_smoothing", 0.0, R::range(0, 0.99), GARBAGE_MEMBER(label_smoothing)),
       field("train.test_at_end", true, kAny, GARBAGE_MEMBER(test_at_end)),
+      field("train.tensorboard", true, kAny, GARBAGE_MEMBER(tensorboard)),
       field("train.optimizer.name", "adam", R::one_of({"adam", "adamw", "sgd"}),
             GARBAGE_MEMBER(optimizer.name)),
       field("train.optimizer.lr", 1e-4, R::positive(10.0), GARBAGE_MEMBER(optimizer.lr)),
@@ -215,8 +217,8 @@ json resolve_train_document(const json& user, const std::string& source) {
   return doc;
 }
 
-data::TransformSpec transform_from_document(const json& doc) {
-  // Only the preprocess and augment sections: checkpoints of any age carry those.
+data::TransformSpec transform_from_document(const json& stored) {
+  const json doc = upgrade_document(stored);
   TrainConfig c;
   for (const auto& f : fields())
     if (has_prefix(f.path, "preprocess.") || has_prefix(f.path, "augment."))
@@ -225,8 +227,18 @@ data::TransformSpec transform_from_document(const json& doc) {
   return c.transform;
 }
 
-TrainConfig make_train_config(const json& doc) {
+json upgrade_document(const json& doc) {
+  json out = doc;
+  for (const auto& f : fields()) {
+    const auto pointer = pointer_of(f.path);
+    if (!out.contains(pointer)) out[pointer] = f.default_value;
+  }
+  return out;
+}
+
+TrainConfig make_train_config(const json& stored) {
   TrainConfig c;
+  const json doc = upgrade_document(stored);
   c.resolved = doc;
   for (const auto& f : fields()) f.read(c, doc.at(pointer_of(f.path)));
   c.model = doc.at("model");
@@ -249,9 +261,13 @@ std::vector<std::string> field_paths() {
 
 TrainConfig load_train_config(const std::filesystem::path& path,
                               const std::vector<std::string>& overrides) {
-  json user = load_json_file(path);
-  for (const auto& o : overrides) apply_override(user, o);
-  return make_train_config(resolve_train_document(user, path.string()));
+  auto document = load_config_document(path);
+  for (const auto& o : overrides) apply_override(document.value, o);
+  try {
+    return make_train_config(resolve_train_document(document.value, document.source));
+  } catch (const ConfigError& e) {
+    throw with_line(e, document);
+  }
 }
 
 std::string resolve_data_root(const std::optional<std::string>& cli_data,

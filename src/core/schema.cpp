@@ -26,7 +26,7 @@ std::string type_name(const json& v) {
 }
 
 [[noreturn]] void fail(const std::string& source, const std::string& path, const std::string& msg) {
-  throw ConfigError(source + ": " + path + ": " + msg);
+  throw ConfigError(source + ": " + path + ": " + msg, path);
 }
 
 bool same_kind(const json& expected, const json& got) {

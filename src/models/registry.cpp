@@ -50,14 +50,15 @@ nlohmann::json resolve_model_config(const nlohmann::json& user, const std::strin
   std::string name = "simple_cnn";
   if (user.contains("name")) {
     if (!user["name"].is_string())
-      throw ConfigError(source + ": model.name: expected a string, got " + user["name"].dump());
+      throw ConfigError(source + ": model.name: expected a string, got " + user["name"].dump(),
+                        "model.name");
     name = user["name"].get<std::string>();
   }
   const ModelSpec* spec = nullptr;
   try {
     spec = &find_model(name);
   } catch (const ConfigError& e) {
-    throw ConfigError(source + ": model.name: " + e.what());
+    throw ConfigError(source + ": model.name: " + e.what(), "model.name");
   }
   nlohmann::json defaults = spec->defaults;
   defaults["name"] = name;

@@ -23,6 +23,7 @@
 #include "garbage/report/plots.hpp"
 #include "garbage/train/collective.hpp"
 #include "garbage/train/optimizer.hpp"
+#include "garbage/train/tensorboard_log.hpp"
 
 namespace garbage::train {
 namespace fs = std::filesystem;
@@ -194,6 +195,7 @@ class Trainer {
     build_model();
     if (req_.resume) restore();
     write_json_atomic(run_dir_ / "config.json", cfg_.resolved);
+    open_tensorboard();
 
     train_loop();
     return finish();
@@ -253,10 +255,21 @@ class Trainer {
                  models::count_parameters(*model_, true), models::count_parameters(*model_, false));
   }
 
+  void open_tensorboard() {
+    if (!cfg_.tensorboard || !collective_->is_main()) return;
+    tb_ = std::make_unique<TensorBoardLog>(run_dir_ / "tb");
+    tb_->text("model/parameters",
+              fmt::format("{}: {} parameters, {} trainable", cfg_.model["name"].get<std::string>(),
+                          models::count_parameters(*model_, false),
+                          models::count_parameters(*model_, true)));
+    tb_->flush();
+  }
+
   void restore() {
     auto ckpt = run_dir_ / "last.pt";
     auto loaded = loading::load_checkpoint(ckpt);
-    check_resume_compatible(loaded.state.meta.at("config"), cfg_.resolved, ckpt);
+    check_resume_compatible(config::upgrade_document(loaded.state.meta.at("config")), cfg_.resolved,
+                            ckpt);
     torch::NoGradGuard no_grad;
     auto src = loaded.model->named_parameters();
     for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
@@ -331,6 +344,9 @@ class Trainer {
       state_.correct += logits.argmax(1).eq(batch->labels).sum().item<int64_t>();
       state_.seen += n;
       ++state_.step;
+      if (tb_)
+        tb_->step(state_.epoch * train_loader_->batches_per_epoch() + state_.step, batch_loss,
+                  optimizer_->lr());
       if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
       bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
                                           static_cast<double>(state_.correct) / state_.seen));
@@ -362,6 +378,7 @@ class Trainer {
     m.train_images_per_second = state_.train_seconds > 0 ? sums[2] / state_.train_seconds : 0.0;
     m.seconds = state_.train_seconds + seconds_since(started);
     state_.history.push_back(m);
+    if (tb_) tb_->epoch(m);
 
     double metric = cfg_.early_stopping.metric == "val_loss" ? m.val_loss : m.val_accuracy;
     bool better = improved(cfg_.early_stopping, metric, state_.best_metric);
@@ -412,6 +429,13 @@ class Trainer {
     report::write_confusion_png(run_dir_ / "confusion_test.png",
                                 report.evaluation.metrics.confusion, report.class_names,
                                 "test split, best epoch");
+    eval::write_eval_grid(report, run_dir_ / "grid_test.png");
+    if (tb_) {
+      const auto step = static_cast<int64_t>(state_.history.size());
+      tb_->image_file("test/confusion", run_dir_ / "confusion_test.png", step);
+      tb_->image_file("test/grid", run_dir_ / "grid_test.png", step);
+      tb_->flush();
+    }
     spdlog::info("test split (best epoch {}):\n{}", state_.best_epoch,
                  eval::format_metrics_table(report.evaluation.metrics, report.class_names));
     return report.evaluation.metrics.accuracy;
@@ -469,6 +493,7 @@ class Trainer {
   LoopState state_;
   torch::Tensor resume_rng_;
   bool stopped_by_hook_ = false;
+  std::unique_ptr<TensorBoardLog> tb_;
 };
 
 }  // namespace

@@ -85,3 +85,27 @@ TEST(Cli, TrainThenEvalGateExitsThreeBelowTheThreshold) {
   EXPECT_EQ(not_ckpt.code, 1);
   EXPECT_NE(not_ckpt.output.find("tiny.json"), std::string::npos);
 }
+
+// The completion script is generated from the CLI definition: it parses, and bash completes
+// commands, nested commands and their options with it.
+TEST(Cli, BashCompletionCompletesCommandsAndOptions) {
+  TempDir dir("completion");
+  auto script = run_garbage("completion bash");
+  ASSERT_EQ(script.code, 0) << script.output;
+  write_file(dir / "garbage.bash", script.output);
+  auto complete = [&](const std::string& words, int cword) {
+    const std::string cmd =
+        "bash -c 'source " + (dir / "garbage.bash").string() + " && COMP_WORDS=(" + words +
+        ") && COMP_CWORD=" + std::to_string(cword) +
+        " && _garbage && echo \"${COMPREPLY[*]}\"' > " + (dir / "out.txt").string() + " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream in(dir / "out.txt");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(complete("garbage tr", 1), "train\n");
+  EXPECT_EQ(complete("garbage eval --chec", 2), "--checkpoint\n");
+  EXPECT_NE(complete("garbage sweep rep", 2).find("report"), std::string::npos);
+  EXPECT_NE(complete("garbage sweep report --", 3).find("--json"), std::string::npos);
+  EXPECT_NE(complete("garbage models --", 2).find("--json"), std::string::npos);
+  EXPECT_EQ(run_garbage("completion zsh").code, 2);
+}

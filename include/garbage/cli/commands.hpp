@@ -16,5 +16,7 @@ void add_predict_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_models_command(CLI::App& app);
+/// `garbage completion bash`: generated from `app`'s commands and options, so register it last.
+void add_completion_command(CLI::App& app);
 
 }  // namespace garbage::cli

@@ -63,6 +63,7 @@ struct TrainConfig {
   int64_t eval_batch_size = 64;
   double label_smoothing = 0.0;
   bool test_at_end = true;
+  bool tensorboard = true;  ///< event files in the run folder's tb/
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
   EarlyStoppingConfig early_stopping;
@@ -75,7 +76,11 @@ json default_train_document();
 /// Throws ConfigError "<source>: <json path>: <problem>".
 json resolve_train_document(const json& user, const std::string& source);
 
-/// Typed view of a resolved document. `data_root` is the root chosen by resolve_data_root.
+/// A stored document (a checkpoint's, written before some fields existed) with every missing
+/// field at its default.
+json upgrade_document(const json& stored);
+
+/// Typed view of a resolved document (upgraded first, so older checkpoints' documents work).
 TrainConfig make_train_config(const json& resolved);
 
 /// The document a typed config describes (every table field, and the model section); the

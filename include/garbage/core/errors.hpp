@@ -26,10 +26,17 @@ class Error : public std::runtime_error {
   ExitCode code_;
 };
 
-/// A configuration or command-line problem: the user must change their input.
+/// A configuration or command-line problem: the user must change their input. `path` is the
+/// dotted config path at fault when there is one ("train.optimizer.lr"), so a loader can add
+/// the line it came from.
 class ConfigError : public Error {
  public:
-  explicit ConfigError(const std::string& what) : Error(what, ExitCode::usage) {}
+  explicit ConfigError(const std::string& what, std::string path = "")
+      : Error(what, ExitCode::usage), path_(std::move(path)) {}
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
 };
 
 /// A data set problem (missing files, undecodable images with on_bad_file=error, ...).
