@@ -5,11 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include "garbage/cli/commands.hpp"
-#include "garbage/core/errors.hpp"
-#include "garbage/core/json_io.hpp"
 #include "garbage/sweep/report.hpp"
 #include "garbage/sweep/runner.hpp"
-#include "garbage/sweep/space.hpp"
+#include "garbage/sweep/session.hpp"
 #include "garbage/sweep/storage.hpp"
 #include "garbage/train/trainer.hpp"
 
@@ -17,8 +15,6 @@ namespace garbage::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using sweep::json;
-
 constexpr const char* kDefaultStorage = "sqlite:///runs/sweeps.db";
 
 struct SweepOptions {
@@ -35,105 +31,56 @@ struct ReportOptions {
   bool json = false;
 };
 
-/// The stored sweep must be the one the config describes; only run_cap may grow or shrink.
-void check_same_sweep(const std::string& name, const std::string& url, const json& stored,
-                      const json& requested) {
-  json a = stored, b = requested;
-  a.erase("run_cap");
-  b.erase("run_cap");
-  if (a == b) return;
-  auto diff = json::diff(a, b);
-  throw ConfigError("sweep " + name + " already exists in " + url +
-                    " with a different config (first difference at " +
-                    diff.at(0).at("path").get<std::string>() +
-                    "); choose another --name, or join it with --worker");
+sweep::SessionOptions session_options(const SweepOptions& o) {
+  sweep::SessionOptions s;
+  s.config_file = o.config;
+  s.name = o.name;
+  s.storage_url = o.storage;
+  s.overrides = o.overrides;
+  if (o.max_epochs > 0) s.max_epochs = o.max_epochs;
+  s.join = o.worker;
+  s.workers = o.workers;
+  s.threads = o.threads;
+  if (o.time_budget > 0) s.time_budget = o.time_budget;
+  s.stale_after = o.stale_after;
+  s.out = o.out;
+  if (!o.data.empty()) s.data_root = o.data;
+  return s;
 }
 
-sweep::SweepConfig create_or_continue(sweep::Storage& storage, SweepOptions& o) {
-  auto raw = load_json_file(o.config);
-  sweep::ParseOptions parse;
-  parse.overrides = o.overrides;
-  if (o.max_epochs > 0) parse.max_epochs = o.max_epochs;
-  parse.base_dir = fs::path(o.config).parent_path();
-  auto config = sweep::parse_sweep_config(raw, o.config, parse);
-  if (o.name.empty())
-    o.name = config.name.empty() ? fs::path(o.config).stem().string() : config.name;
-  json stored = storage.create_sweep(o.name, config.document);
-  check_same_sweep(o.name, o.storage, stored, config.document);
-  if (stored.at("run_cap") != config.document.at("run_cap")) {
-    spdlog::info("sweep {}: run_cap {} -> {}", o.name, stored.at("run_cap").dump(), config.run_cap);
-    storage.update_sweep(o.name, config.document);
-  }
-  return config;
-}
-
-sweep::SweepConfig join_existing(sweep::Storage& storage, const SweepOptions& o) {
-  if (o.name.empty()) throw ConfigError("--worker needs --name SWEEP");
-  if (!o.config.empty() || !o.overrides.empty() || o.max_epochs > 0)
-    throw ConfigError(
-        "--worker joins a stored sweep: --config, --set and --max-epochs only apply "
-        "when creating one");
-  auto doc = storage.load_sweep(o.name);
-  if (!doc)
-    throw ConfigError("no sweep named " + o.name + " in " + o.storage +
-                      "; create it with --config first");
-  return sweep::parse_sweep_config(*doc, "sweep " + o.name);
-}
-
-void run_sweep_command(SweepOptions& o) {
-  if (o.workers < 1) throw ConfigError("--workers must be at least 1");
-  if (!o.worker && o.config.empty())
-    throw ConfigError("sweep needs --config FILE (or --name S --worker to join a stored sweep)");
+void run_sweep_command(const SweepOptions& o) {
+  auto request = session_options(o);
+  sweep::check_session_options(request);
   auto storage = sweep::open_storage(o.storage);
-  auto config = o.worker ? join_existing(*storage, o) : create_or_continue(*storage, o);
+  auto session = sweep::open_session(*storage, request);
+  const std::string& url = o.storage;
   if (o.create_only) {
     spdlog::info(
         "sweep {} is ready in {}: start workers with garbage sweep --name {} --storage {} "
         "--worker",
-        o.name, o.storage, o.name, o.storage);
+        session.name, url, session.name, url);
     return;
   }
-  sweep::RunOptions run;
-  run.name = o.name;
-  run.workers = o.workers;
-  run.threads = o.threads;
-  if (o.time_budget > 0) run.time_budget = o.time_budget;
-  run.out_root = o.out.empty() ? fs::path("runs/sweeps") / o.name : fs::path(o.out);
-  if (!o.data.empty()) run.data_root = o.data;
-  run.stale_after = o.stale_after;
   train::install_interrupt_handler();
-  auto summary = sweep::run_sweep(*storage, config, run, sweep::train_trial);
+  auto summary = sweep::run_sweep(*storage, session.config, session.run, sweep::train_trial);
   if (summary.best)
     spdlog::info(
         "sweep {}: this process ran {} trial(s), {} epochs; best {} {:.4f} (trial {}); "
         "garbage sweep report --name {} --storage {}",
-        o.name, summary.trials_run, summary.epochs, config.metric, *summary.best->value,
-        summary.best->id, o.name, o.storage);
+        session.name, summary.trials_run, summary.epochs, session.config.metric,
+        *summary.best->value, summary.best->id, session.name, url);
   else
-    spdlog::info("sweep {}: this process ran {} trial(s); no trial has a result yet", o.name,
+    spdlog::info("sweep {}: this process ran {} trial(s); no trial has a result yet", session.name,
                  summary.trials_run);
 }
 
-void run_report_command(ReportOptions& o) {
+void run_report_command(const ReportOptions& o) {
   auto storage = sweep::open_storage(o.storage);
-  if (o.name.empty()) {
-    auto names = storage->sweep_names();
-    if (names.size() != 1)
-      throw ConfigError("sweep report needs --name (" + std::to_string(names.size()) +
-                        " sweeps in " + o.storage + ")");
-    o.name = names[0];
-  }
-  auto doc = storage->load_sweep(o.name);
-  if (!doc) {
-    std::string known;
-    for (const auto& n : storage->sweep_names()) known += (known.empty() ? "" : ", ") + n;
-    throw ConfigError("no sweep named " + o.name + " in " + o.storage +
-                      (known.empty() ? "" : " (sweeps: " + known + ")"));
-  }
-  auto config = sweep::parse_sweep_config(*doc, "sweep " + o.name);
-  auto trials = storage->trials(o.name);
-  auto report = sweep::build_report(o.name, config, trials);
-  fs::path out = o.out.empty() ? fs::path("runs/sweeps") / o.name / "report" : fs::path(o.out);
+  const std::string name = sweep::resolve_sweep_name(*storage, o.name, o.storage);
+  auto config = sweep::parse_sweep_config(*storage->load_sweep(name), "sweep " + name);
+  auto trials = storage->trials(name);
+  auto report = sweep::build_report(name, config, trials);
+  fs::path out = o.out.empty() ? fs::path("runs/sweeps") / name / "report" : fs::path(o.out);
   sweep::write_report_files(report, config, trials, out);
   if (o.json) {
     std::printf("%s\n", report.data.dump(2).c_str());

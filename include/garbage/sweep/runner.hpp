@@ -14,6 +14,7 @@
 #include "garbage/sweep/space.hpp"
 #include "garbage/sweep/storage.hpp"
 #include "garbage/sweep/suggest.hpp"
+#include "garbage/sweep/sweep_file.hpp"
 
 namespace garbage::sweep {
 
