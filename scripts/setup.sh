@@ -20,6 +20,7 @@ packages=(
   libtorch-dev libopenblas0          # libtorch; OpenBLAS so Linear layers avoid reference BLAS
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libsqlite3-dev                     # sweep storage
+  libpq-dev postgresql               # PostgreSQL sweep storage; the server for its tests
   libonnx-dev libprotobuf-dev        # ONNX export
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh

@@ -26,6 +26,10 @@ struct SweepOptions {
   bool worker = false, create_only = false;
 };
 
+struct CopyOptions {
+  std::string from, to, name;
+};
+
 struct ReportOptions {
   std::string name, storage = kDefaultStorage, out;
   bool json = false;
@@ -53,7 +57,7 @@ void run_sweep_command(const SweepOptions& o) {
   sweep::check_session_options(request);
   auto storage = sweep::open_storage(o.storage);
   auto session = sweep::open_session(*storage, request);
-  const std::string& url = o.storage;
+  const std::string url = sweep::redact_url(o.storage);
   if (o.create_only) {
     spdlog::info(
         "sweep {} is ready in {}: start workers with garbage sweep --name {} --storage {} "
@@ -92,6 +96,14 @@ void run_report_command(const ReportOptions& o) {
   }
 }
 
+void run_copy_command(const CopyOptions& o) {
+  auto from = sweep::open_storage(o.from);
+  auto to = sweep::open_storage(o.to);
+  auto copied = sweep::copy_sweep(*from, *to, o.name);
+  spdlog::info("sweep {}: copied with {} trial(s) from {} to {}", o.name, copied,
+               sweep::redact_url(o.from), sweep::redact_url(o.to));
+}
+
 }  // namespace
 
 void add_sweep_command(CLI::App& app) {
@@ -106,6 +118,10 @@ void add_sweep_command(CLI::App& app) {
   garbage sweep --config configs/sweep_simple_cnn.json --name s1 --create-only
   garbage sweep --name s1 --worker &          # more workers, any number of processes
   garbage sweep report --name s1 [--json]
+  # many hosts, one PostgreSQL database (password from PGPASSWORD or ~/.pgpass):
+  garbage sweep --config configs/sweep_simple_cnn.json --name s1 --create-only \
+      --storage postgresql://me@lab-db:5432/sweeps
+  garbage sweep --name s1 --worker --storage postgresql://me@lab-db:5432/sweeps   # on each host
 
 The sweep file is the common sweep schema (method, metric, parameters, early_terminate,
 run_cap) plus `base`: the train config every trial starts from. Trials, their per-epoch metrics
@@ -116,7 +132,8 @@ Trial run folders: runs/sweeps/NAME/trial-NNN (or --out). See docs/sweep.md.)");
       ->check(CLI::ExistingFile);
   cmd->add_option("-n,--name", o->name, "sweep name (default: the file's `name`, else its stem)");
   cmd->add_option("--storage", o->storage,
-                  "sqlite:///relative.db or sqlite:////absolute.db (default " +
+                  "sqlite:///relative.db, sqlite:////absolute.db or "
+                  "postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (default " +
                       std::string(kDefaultStorage) + ")");
   cmd->add_option("-w,--workers", o->workers, "trials at once in this process (cores are split)");
   cmd->add_option("--threads", o->threads,
@@ -154,8 +171,22 @@ parallel_coordinates.png and metric_vs_trial.png to --out (default runs/sweeps/N
   report->add_option("-o,--out", r->out, "folder for the report files");
   report->callback([r] { run_report_command(*r); });
 
-  cmd->callback([o, report] {
-    if (report->parsed()) return;
+  auto c = std::make_shared<CopyOptions>();
+  auto* copy =
+      cmd->add_subcommand("copy", "copy a sweep (config, trials, metrics) between storages");
+  copy->footer(R"(Examples:
+  garbage sweep copy --from sqlite:///runs/sweeps.db --to postgresql://me@lab-db/sweeps --name s1
+  garbage sweep copy --from postgresql://me@lab-db/sweeps --to sqlite:///s1.db --name s1
+
+Trials keep their ids, status, attempts, metrics, run folders and notes. The destination must
+not hold trials of that sweep yet. Passwords in URLs are never printed.)");
+  copy->add_option("--from", c->from, "storage URL to read")->required();
+  copy->add_option("--to", c->to, "storage URL to write")->required();
+  copy->add_option("-n,--name", c->name, "sweep name")->required();
+  copy->callback([c] { run_copy_command(*c); });
+
+  cmd->callback([o, report, copy] {
+    if (report->parsed() || copy->parsed()) return;
     run_sweep_command(*o);
   });
 }

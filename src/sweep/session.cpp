@@ -23,7 +23,7 @@ void check_same_sweep(const std::string& name, const std::string& storage_url, c
   b.erase("run_cap");
   if (a == b) return;
   auto diff = json::diff(a, b);
-  throw ConfigError("sweep " + name + " already exists in " + storage_url +
+  throw ConfigError("sweep " + name + " already exists in " + redact_url(storage_url) +
                     " with a different config (first difference at " +
                     diff.at(0).at("path").get<std::string>() +
                     "); choose another --name, or join it with --worker");
@@ -55,7 +55,7 @@ SweepConfig join_existing(Storage& storage, const SessionOptions& o) {
         "when creating one");
   auto doc = storage.load_sweep(o.name);
   if (!doc)
-    throw ConfigError("no sweep named " + o.name + " in " + o.storage_url +
+    throw ConfigError("no sweep named " + o.name + " in " + redact_url(o.storage_url) +
                       "; create it with --config first");
   return parse_sweep_config(*doc, "sweep " + o.name);
 }
@@ -87,13 +87,13 @@ std::string resolve_sweep_name(Storage& storage, const std::string& name,
   if (name.empty()) {
     if (names.size() != 1)
       throw ConfigError("sweep report needs --name (" + std::to_string(names.size()) +
-                        " sweeps in " + storage_url + ")");
+                        " sweeps in " + redact_url(storage_url) + ")");
     return names[0];
   }
   if (std::find(names.begin(), names.end(), name) != names.end()) return name;
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-  throw ConfigError("no sweep named " + name + " in " + storage_url +
+  throw ConfigError("no sweep named " + name + " in " + redact_url(storage_url) +
                     (known.empty() ? "" : " (sweeps: " + known + ")"));
 }
 

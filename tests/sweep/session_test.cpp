@@ -88,8 +88,10 @@ TEST(SweepSession, CheckSameSweepIgnoresRunCapOnly) {
   b["run_cap"] = 30;
   EXPECT_NO_THROW(sweep::check_same_sweep("s", "sqlite:///x.db", a, b));
   b["parameters"]["lr"] = 2;
-  std::string what = config_error([&] { sweep::check_same_sweep("s", "sqlite:///x.db", a, b); });
+  std::string what =
+      config_error([&] { sweep::check_same_sweep("s", "postgresql://me:pw@h/db", a, b); });
   EXPECT_NE(what.find("/parameters/lr"), std::string::npos) << what;
+  EXPECT_EQ(what.find(":pw@"), std::string::npos) << what;  // the URL is shown masked
 }
 
 TEST(SweepSession, JoiningNeedsAStoredSweepAndNoCreateOptions) {
