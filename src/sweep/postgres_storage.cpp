@@ -148,7 +148,7 @@ class Connection {
   static std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     for (auto& c : s)
-      if (c == '\n') c = ' ';
+      if (c == '\n' || c == '\t') c = ' ';
     return s;
   }
   static std::string first_line(const std::string& sql) {
