@@ -20,6 +20,7 @@ packages=(
   libtorch-dev libopenblas0          # libtorch; OpenBLAS so Linear layers avoid reference BLAS
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libsqlite3-dev                     # sweep storage
+  libpq-dev postgresql               # PostgreSQL sweep storage; the server for its tests
   libonnx-dev libprotobuf-dev        # ONNX export
   protobuf-compiler                  # TensorBoard event files (proto/tensorboard.proto)
   libyaml-cpp-dev                    # YAML sweep files and train configs

@@ -10,7 +10,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "garbage/config/train_config.hpp"
 #include "garbage/core/errors.hpp"
+#include "garbage/sweep/hparams.hpp"
 #include "garbage/sweep/hyperband.hpp"
 
 namespace garbage::sweep {
@@ -24,16 +26,22 @@ std::string format_value(std::optional<double> v) {
 }
 
 /// Refreshes this process's heartbeat until destroyed, so a long epoch does not look like a
-/// dead worker.
+/// dead worker. It also tells the workers whether the database answers (`online`), so a worker
+/// cut off from it keeps training instead of waiting on every epoch.
 class Heartbeat {
  public:
-  Heartbeat(Storage& storage, std::string sweep, std::string worker, double every)
-      : thread_([this, &storage, sweep, worker, every] {
+  Heartbeat(Storage& storage, std::string sweep, std::string worker, double every,
+            std::atomic<bool>& online)
+      : thread_([this, &storage, sweep, worker, every, &online] {
           std::unique_lock<std::mutex> lock(mutex_);
           while (
               !cv_.wait_for(lock, std::chrono::duration<double>(every), [this] { return done_; })) {
             try {
               storage.heartbeat(sweep, worker);
+              online.store(true);
+            } catch (const StorageUnavailable& e) {
+              online.store(false);
+              spdlog::warn("sweep {}: heartbeat failed: {}", sweep, e.what());
             } catch (const std::exception& e) {
               spdlog::warn("sweep {}: heartbeat failed: {}", sweep, e.what());
             }
@@ -64,7 +72,7 @@ class SweepRunner {
         options_(options),
         train_(train),
         hyperband_(sweep.early_terminate, sweep.goal, sweep.epochs()),
-        worker_(this_worker_id()),
+        worker_(options.worker.empty() ? this_worker_id() : options.worker),
         started_(Clock::now()) {}
 
   RunSummary run() {
@@ -79,7 +87,7 @@ class SweepRunner {
                      : fmt::format(", hyperband brackets at epochs {}",
                                    fmt::join(hyperband_.brackets(), ", ")));
     {
-      Heartbeat heartbeat(storage_, options_.name, worker_, options_.heartbeat_every);
+      Heartbeat heartbeat(storage_, options_.name, worker_, options_.heartbeat_every, online_);
       std::vector<std::thread> threads;
       for (int w = 0; w < workers; ++w)
         threads.emplace_back([this, workers] { work(workers > 1); });
@@ -114,10 +122,7 @@ class SweepRunner {
       }
       std::optional<TrialRecord> trial;
       try {
-        trial = storage_.claim_trial(
-            options_.name, claim_options(), [this](const std::vector<TrialRecord>& trials) {
-              return suggest(sweep_, observations(trials), sweep_.seed, options_.suggest);
-            });
+        trial = claim_waiting_for_storage();
       } catch (...) {
         fail_sweep(std::current_exception());
         return;
@@ -128,6 +133,23 @@ class SweepRunner {
       } catch (...) {  // storage trouble: a thread must not take the process down
         fail_sweep(std::current_exception());
         return;
+      }
+    }
+  }
+
+  /// Claims the next trial; while the database is unreachable, keeps asking until
+  /// wait_for_storage runs out.
+  std::optional<TrialRecord> claim_waiting_for_storage() {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(options_.wait_for_storage);
+    for (;;) {
+      try {
+        return storage_.claim_trial(
+            options_.name, claim_options(), [this](const std::vector<TrialRecord>& trials) {
+              return suggest(sweep_, observations(trials), sweep_.seed, options_.suggest);
+            });
+      } catch (const StorageUnavailable& e) {
+        if (Clock::now() >= deadline || stop_.load()) throw;
+        spdlog::warn("sweep {}: cannot claim a trial yet: {}", options_.name, e.what());
       }
     }
   }
@@ -157,28 +179,97 @@ class SweepRunner {
   void requeue(const TrialRecord& trial, const std::string& why) {
     try {
       storage_.end_trial(options_.name, trial.id, TrialStatus::queued, std::nullopt,
-                         why + "; re-queued");
+                         why + "; re-queued", trial.attempts);
     } catch (const std::exception& e) {
       spdlog::warn("sweep {}: could not re-queue trial {}: {}", options_.name, trial.id, e.what());
     }
   }
 
-  /// Hyperband's verdict after `epoch`, with the reason when it stops the trial.
-  std::optional<std::string> early_stop_reason(int64_t trial, int64_t epoch) {
-    if (out_of_time()) return std::string("time budget used up");
-    if (!hyperband_.is_bracket(epoch)) return std::nullopt;
+  /// Hyperband's verdict on `trial` after `epoch`, given every trial's curve so far.
+  bool hyperband_stops(int64_t trial, int64_t epoch, const std::vector<TrialRecord>& trials) {
     std::vector<LearningCurve> curves;
-    for (const auto& t : storage_.trials(options_.name)) {
+    for (const auto& t : trials) {
       LearningCurve c{t.id, {}};
       for (const auto& e : t.epochs) c.values.push_back(e.metric(sweep_.metric));
       curves.push_back(std::move(c));
     }
-    if (!hyperband_.should_stop(trial, epoch, curves)) return std::nullopt;
-    return fmt::format("hyperband: not in the top 1/{} at epoch {}", sweep_.early_terminate.eta,
-                       epoch);
+    return hyperband_.should_stop(trial, epoch, curves);
+  }
+
+  /// Epochs of one attempt of a trial on their way to storage. They are written in order; the
+  /// last one is judged by Hyperband when it sits on a bracket (in the same transaction).
+  struct EpochWriter {
+    const TrialRecord& trial;
+    std::vector<EpochRecord> unwritten;
+    bool stale = false;           ///< the trial was re-queued or claimed again meanwhile
+    bool hyperband_stop = false;  ///< verdict on the last epoch written
+  };
+
+  /// Writes the unwritten epochs. Throws StorageUnavailable (they stay unwritten).
+  void flush(EpochWriter& w) {
+    while (!w.unwritten.empty() && !w.stale) {
+      const EpochRecord& e = w.unwritten.front();
+      const bool judge = w.unwritten.size() == 1 && hyperband_.is_bracket(e.epoch);
+      if (judge) {
+        auto verdict =
+            storage_.record_epoch_and_judge(options_.name, w.trial.id, e, w.trial.attempts,
+                                            [&](const std::vector<TrialRecord>& all) {
+                                              return hyperband_stops(w.trial.id, e.epoch, all);
+                                            });
+        w.stale = !verdict;
+        w.hyperband_stop = verdict.value_or(false);
+      } else {
+        w.stale = !storage_.record_epoch(options_.name, w.trial.id, e, w.trial.attempts);
+      }
+      if (!w.stale) w.unwritten.erase(w.unwritten.begin());
+    }
+  }
+
+  /// After an epoch: stores it (unless the database is known to be unreachable: then it waits
+  /// for the end of the trial) and returns why the trial must stop, if it must.
+  std::optional<std::string> after_epoch(EpochWriter& w, const EpochRecord& e) {
+    w.unwritten.push_back(e);
+    w.hyperband_stop = false;
+    if (online_.load()) {
+      try {
+        flush(w);
+      } catch (const StorageUnavailable& err) {
+        online_.store(false);
+        spdlog::warn("sweep {}: trial {} keeps training; its epochs wait for the database: {}",
+                     options_.name, w.trial.id, err.what());
+      }
+    }
+    if (w.stale) return std::string("re-queued while this worker was cut off");
+    if (out_of_time()) return std::string("time budget used up");
+    if (w.hyperband_stop)
+      return fmt::format("hyperband: not in the top 1/{} at epoch {}", sweep_.early_terminate.eta,
+                         e.epoch);
+    return std::nullopt;
+  }
+
+  /// Writes what is left of the trial and how it ended, waiting up to wait_for_storage for the
+  /// database. False: the attempt was stale, nothing of it counts.
+  bool finish(EpochWriter& w, TrialStatus status, std::optional<double> value,
+              const std::string& note) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(options_.wait_for_storage);
+    for (;;) {
+      try {
+        flush(w);
+        if (w.stale) return false;
+        bool ok =
+            storage_.end_trial(options_.name, w.trial.id, status, value, note, w.trial.attempts);
+        online_.store(true);
+        return ok;
+      } catch (const StorageUnavailable& e) {
+        if (Clock::now() >= deadline) throw;
+        spdlog::warn("sweep {}: trial {} is done; waiting for the database to store it: {}",
+                     options_.name, w.trial.id, e.what());
+      }
+    }
   }
 
   void run_trial(const TrialRecord& trial, bool shared_process) {
+    EpochWriter writer{trial, {}, false, false};
     std::vector<EpochRecord> epochs;
     std::optional<std::string> stop_reason;
     bool sweep_stopping = false;
@@ -198,9 +289,8 @@ class SweepRunner {
         spdlog::info("sweep {}: trial {} starts: {}", options_.name, trial.id, trial.params.dump());
         ctx->on_epoch = [&](const EpochRecord& e) {
           epochs.push_back(e);
-          storage_.record_epoch(options_.name, trial.id, e);
           sweep_stopping = stop_.load();
-          stop_reason = sweep_stopping ? "sweep stopping" : early_stop_reason(trial.id, e.epoch);
+          stop_reason = sweep_stopping ? "sweep stopping" : after_epoch(writer, e);
           return !stop_reason;
         };
         train_(*ctx);
@@ -224,6 +314,7 @@ class SweepRunner {
       note = e.what();
     }
     if (sweep_stopping) return requeue(trial, "another worker stopped the sweep");
+    if (writer.stale) return drop_stale(trial);
     if (status == TrialStatus::failed)
       spdlog::warn("sweep {}: trial {} failed: {}", options_.name, trial.id, note);
     auto value = trial_value(sweep_, epochs);
@@ -231,8 +322,15 @@ class SweepRunner {
       status = TrialStatus::failed;
       note = "no epoch finished";
     }
-    storage_.end_trial(options_.name, trial.id, status, value, note);
+    if (!finish(writer, status, value, note)) return drop_stale(trial);
     report(trial, status, value, note, static_cast<int64_t>(epochs.size()));
+  }
+
+  void drop_stale(const TrialRecord& trial) {
+    spdlog::warn(
+        "sweep {}: trial {} was re-queued while this worker was cut off from the database; "
+        "attempt {} is stale, its results are not stored; moving on",
+        options_.name, trial.id, trial.attempts);
   }
 
   void report(const TrialRecord& trial, TrialStatus status, std::optional<double> value,
@@ -261,6 +359,7 @@ class SweepRunner {
   Clock::time_point started_;
   int threads_per_trial_ = 1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> online_{true};  ///< false while the database does not answer
   std::mutex mutex_;
   std::exception_ptr error_;
   RunSummary summary_;
@@ -316,6 +415,8 @@ std::optional<TrialRecord> best_trial(const SweepConfig& sweep,
 
 RunSummary run_sweep(Storage& storage, const SweepConfig& sweep, const RunOptions& options,
                      const TrialFn& train) {
+  if (config::upgrade_document(sweep.base)["train"]["tensorboard"].get<bool>())
+    write_hparams_experiment(sweep, options.out_root);
   return SweepRunner(storage, sweep, options, train).run();
 }
 

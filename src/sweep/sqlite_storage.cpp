@@ -2,11 +2,10 @@
 // workers queue for the write lock instead of failing, and BEGIN IMMEDIATE for claims so the
 // decision "which trial runs next" is made by one process at a time.
 
-#include <signal.h>
-#include <sqlite3.h>
-#include <unistd.h>
+#include "garbage/sweep/sqlite_storage.hpp"
 
-#include <cerrno>
+#include <sqlite3.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -15,28 +14,12 @@
 #include <spdlog/spdlog.h>
 
 #include "garbage/core/errors.hpp"
-#include "garbage/sweep/storage.hpp"
 
 namespace garbage::sweep {
 namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-
-/// True when `worker` ("host:pid") names a process on this host that no longer exists.
-bool worker_is_gone(const std::string& worker) {
-  auto colon = worker.rfind(':');
-  if (colon == std::string::npos || worker.substr(0, colon) != host_name()) return false;
-  long pid = std::strtol(worker.c_str() + colon + 1, nullptr, 10);
-  if (pid <= 0) return false;
-  return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 const char* kSchema = R"sql(
@@ -234,34 +217,69 @@ class SqliteStorage : public Storage {
         .run();
   }
 
-  void record_epoch(const std::string& sweep, int64_t trial, const EpochRecord& e) override {
+  bool record_epoch(const std::string& sweep, int64_t trial, const EpochRecord& e,
+                    int64_t attempt) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
-    Statement(db_,
-              "INSERT OR REPLACE INTO epochs(sweep, trial, epoch, train_loss, train_accuracy, "
-              "val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(1, sweep)
-        .bind(2, trial)
-        .bind(3, e.epoch)
-        .bind(4, e.train_loss)
-        .bind(5, e.train_accuracy)
-        .bind(6, e.val_loss)
-        .bind(7, e.val_accuracy)
-        .bind(8, e.seconds)
-        .run();
-    Statement(db_, "UPDATE trials SET heartbeat = ? WHERE sweep = ? AND id = ?")
-        .bind(1, now_seconds())
-        .bind(2, sweep)
-        .bind(3, trial)
-        .run();
+    if (!record_epoch_locked(sweep, trial, e, attempt)) return false;
     tx.commit();
+    return true;
   }
 
-  void end_trial(const std::string& sweep, int64_t trial, TrialStatus status,
-                 std::optional<double> value, const std::string& note) override {
+  std::optional<bool> record_epoch_and_judge(const std::string& sweep, int64_t trial,
+                                             const EpochRecord& e, int64_t attempt,
+                                             const Judge& judge) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);  // BEGIN IMMEDIATE: no other writer until the verdict is in
+    if (!record_epoch_locked(sweep, trial, e, attempt)) return std::nullopt;
+    bool verdict = judge(trials_locked(sweep));
+    tx.commit();
+    return verdict;
+  }
+
+  bool end_trial(const std::string& sweep, int64_t trial, TrialStatus status,
+                 std::optional<double> value, const std::string& note, int64_t attempt) override {
     std::lock_guard<std::mutex> lock(mutex_);
     Transaction tx(*this);
+    auto row = attempt_of(sweep, trial);
+    if (!row) return false;
+    if (attempt != kAnyAttempt) {
+      if (row->second != attempt) return false;
+      if (row->first == status) return true;  // a repeated write
+      if (row->first != TrialStatus::running) return false;
+    }
     end_trial_locked(sweep, trial, status, value, note);
+    tx.commit();
+    return true;
+  }
+
+  void import_trials(const std::string& sweep, const std::vector<TrialRecord>& rows) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Transaction tx(*this);
+    if (!load_sweep_locked(sweep))
+      throw ConfigError("sweep " + sweep + " does not exist in " + file_.string());
+    if (!trials_locked(sweep).empty())
+      throw ConfigError("sweep " + sweep + " already has trials in " + file_.string());
+    for (const auto& t : rows) {
+      Statement(db_,
+                "INSERT INTO trials(sweep, id, params, status, worker, attempts, created, "
+                "heartbeat, ended, value, run_dir, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?)")
+          .bind(1, sweep)
+          .bind(2, t.id)
+          .bind(3, t.params.dump())
+          .bind(4, to_string(t.status))
+          .bind(5, t.worker)
+          .bind(6, t.attempts)
+          .bind(7, t.created)
+          .bind(8, t.heartbeat)
+          .bind(9, t.ended)
+          .bind(10, t.value)
+          .bind(11, t.run_dir)
+          .bind(12, t.note)
+          .run();
+      for (const auto& e : t.epochs) insert_epoch(sweep, t.id, e);
+    }
     tx.commit();
   }
 
@@ -299,6 +317,45 @@ class SqliteStorage : public Storage {
   }
 
  private:
+  /// (status, attempts) of a trial, nullopt when it does not exist.
+  std::optional<std::pair<TrialStatus, int64_t>> attempt_of(const std::string& sweep,
+                                                            int64_t trial) {
+    Statement st(db_, "SELECT status, attempts FROM trials WHERE sweep = ? AND id = ?");
+    st.bind(1, sweep).bind(2, trial);
+    if (!st.step()) return std::nullopt;
+    return std::make_pair(parse_trial_status(st.text(0)), st.integer(1));
+  }
+
+  bool record_epoch_locked(const std::string& sweep, int64_t trial, const EpochRecord& e,
+                           int64_t attempt) {
+    auto row = attempt_of(sweep, trial);
+    if (!row) return false;
+    if (attempt != kAnyAttempt && (row->first != TrialStatus::running || row->second != attempt))
+      return false;
+    insert_epoch(sweep, trial, e);
+    Statement(db_, "UPDATE trials SET heartbeat = ? WHERE sweep = ? AND id = ?")
+        .bind(1, now_seconds())
+        .bind(2, sweep)
+        .bind(3, trial)
+        .run();
+    return true;
+  }
+
+  void insert_epoch(const std::string& sweep, int64_t trial, const EpochRecord& e) {
+    Statement(db_,
+              "INSERT OR REPLACE INTO epochs(sweep, trial, epoch, train_loss, train_accuracy, "
+              "val_loss, val_accuracy, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, sweep)
+        .bind(2, trial)
+        .bind(3, e.epoch)
+        .bind(4, e.train_loss)
+        .bind(5, e.train_accuracy)
+        .bind(6, e.val_loss)
+        .bind(7, e.val_accuracy)
+        .bind(8, e.seconds)
+        .run();
+  }
+
   class Transaction {
    public:
     explicit Transaction(SqliteStorage& s) : s_(s) { s_.exec("BEGIN IMMEDIATE"); }
@@ -442,48 +499,9 @@ class SqliteStorage : public Storage {
 
 }  // namespace
 
-std::string to_string(TrialStatus s) {
-  switch (s) {
-    case TrialStatus::queued:
-      return "queued";
-    case TrialStatus::running:
-      return "running";
-    case TrialStatus::finished:
-      return "finished";
-    case TrialStatus::stopped:
-      return "stopped";
-    case TrialStatus::failed:
-      return "failed";
-  }
-  return "?";
-}
-
-TrialStatus parse_trial_status(const std::string& s) {
-  for (auto status : {TrialStatus::queued, TrialStatus::running, TrialStatus::finished,
-                      TrialStatus::stopped, TrialStatus::failed})
-    if (to_string(status) == s) return status;
-  throw Error("sweep storage: unknown trial status \"" + s + "\"");
-}
-
-std::string this_worker_id() {
-  return host_name() + ":" + std::to_string(getpid());
-}
-
-std::unique_ptr<Storage> open_storage(const std::string& url) {
-  const std::string scheme = "sqlite:///";
-  std::string path;
-  if (url.rfind(scheme, 0) == 0) {
-    path = url.substr(scheme.size());  // "sqlite:////abs.db" leaves "/abs.db"
-  } else if (url.find("://") == std::string::npos &&
-             (url.size() > 3 &&
-              (url.substr(url.size() - 3) == ".db" || url.find(".sqlite") != std::string::npos))) {
-    path = url;
-  } else {
-    throw ConfigError("--storage " + url +
-                      ": expected sqlite:///relative.db or sqlite:////absolute.db");
-  }
-  if (path.empty()) throw ConfigError("--storage " + url + ": no database file");
-  return std::make_unique<SqliteStorage>(path);
+std::unique_ptr<Storage> open_sqlite_storage(const std::filesystem::path& file) {
+  if (file.empty()) throw ConfigError("--storage: no database file");
+  return std::make_unique<SqliteStorage>(file);
 }
 
 }  // namespace garbage::sweep

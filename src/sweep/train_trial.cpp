@@ -1,6 +1,9 @@
 // The one piece of the sweep that needs the trainer.
 
 #include "garbage/config/train_config.hpp"
+#include "garbage/core/errors.hpp"
+#include "garbage/report/tensorboard.hpp"
+#include "garbage/sweep/hparams.hpp"
 #include "garbage/sweep/runner.hpp"
 #include "garbage/train/trainer.hpp"
 
@@ -22,7 +25,20 @@ void train_trial(TrialContext& ctx) {
     e.seconds = m.seconds;
     return ctx.on_epoch(e);
   };
-  train::run_training(request);
+  if (!request.config.tensorboard) {
+    train::run_training(request);
+    return;
+  }
+  TrialSession session(ctx.run_dir, ctx.trial);
+  try {
+    train::run_training(request);
+  } catch (const Interrupted&) {
+    throw;  // the trial goes on later: its session stays open
+  } catch (...) {
+    session.end(report::SessionStatus::failure);
+    throw;
+  }
+  session.end(report::SessionStatus::success);
 }
 
 }  // namespace garbage::sweep

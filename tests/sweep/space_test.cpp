@@ -118,7 +118,7 @@ TEST(SweepConfig, EverySchemaErrorNamesItsJsonPath) {
   expect_error(with("/parameters", json::object()), {"parameters", "non-empty"});
   expect_error(with("/parameters/lr", 0.1), {"parameters.lr", "expected an object"});
   expect_error(with("/parameters/lr/mx", 1), {"parameters.lr.mx", "unknown key"});
-  expect_error(with("/parameters/lr/distribution", "log_uniform"),
+  expect_error(with("/parameters/lr/distribution", "q_log_uniform_values"),
                {"parameters.lr.distribution", "not supported"});
   expect_error(with("/parameters/lr/distribution", "unifrom"),
                {"parameters.lr.distribution", "did you mean \"uniform\""});

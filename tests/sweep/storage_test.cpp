@@ -1,5 +1,6 @@
-// SQLite storage and workers: claims, run_cap, stale heartbeats, two processes on one sweep,
-// kill-and-resume, failed trials, restarts.
+// Storage and workers on both back ends (SQLite, and PostgreSQL on a server the fixture starts):
+// claims, run_cap, stale heartbeats, stale attempts, two processes on one sweep, Hyperband
+// verdicts at one bracket, kill-and-resume, failed trials, restarts.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,18 +15,18 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/sweep/runner.hpp"
 #include "garbage/sweep/storage.hpp"
+#include "postgres_fixture.hpp"
 #include "sweep_fixture.hpp"
 
 namespace sweep = garbage::sweep;
+using garbage::testing::fork_child;
+using garbage::testing::PostgresServer;
 using garbage::testing::TempDir;
+using garbage::testing::wait_child;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string url(const TempDir& dir) {
-  return "sqlite:///" + (dir / "sweeps.db").string();
-}
 
 sweep::Storage::Suggest counter() {
   return [](const std::vector<sweep::TrialRecord>& trials) -> std::optional<json> {
@@ -61,32 +62,43 @@ sweep::RunOptions run_options(const TempDir& dir, const std::string& name, int w
   return o;
 }
 
-/// Runs `body` in a child process; returns its pid. The child never returns into gtest.
-template <typename F>
-pid_t fork_child(F body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int code = 0;
-    try {
-      body();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child: %s\n", e.what());
-      code = 1;
-    }
-    _exit(code);
+/// Runs every test on SQLite and on PostgreSQL (skipped, saying why, only when the server binaries
+/// are not installed).
+class StorageBackend : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() != "postgresql") return;
+    std::string why;
+    pg_ = PostgresServer::get(&why);
+    if (!pg_) GTEST_SKIP() << why;
   }
-  return pid;
-}
 
-int wait_child(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  /// This test's storage: a file in `dir`, or a fresh PostgreSQL database.
+  std::string url(const TempDir& dir) {
+    if (GetParam() == "sqlite") return "sqlite:///" + (dir / "sweeps.db").string();
+    if (db_.empty()) db_ = pg_->fresh_database();
+    return pg_->url(db_);
+  }
+
+  PostgresServer* pg_ = nullptr;
+  std::string db_;
+};
+
+class SweepStorage : public StorageBackend {};
+class SweepRunner : public StorageBackend {};
+
+std::string backend_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
 }
 
 }  // namespace
 
-TEST(SweepStorage, ClaimsRespectRunCapAndRequeuedTrialsComeFirst) {
+INSTANTIATE_TEST_SUITE_P(Backends, SweepStorage, ::testing::Values("sqlite", "postgresql"),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, SweepRunner, ::testing::Values("sqlite", "postgresql"),
+                         backend_name);
+
+TEST_P(SweepStorage, ClaimsRespectRunCapAndRequeuedTrialsComeFirst) {
   TempDir dir("storage");
   auto s = sweep::open_storage(url(dir));
   EXPECT_EQ(s->create_sweep("a", {{"k", 1}}), (json{{"k", 1}}));
@@ -115,7 +127,7 @@ TEST(SweepStorage, ClaimsRespectRunCapAndRequeuedTrialsComeFirst) {
   EXPECT_THROW(sweep::open_storage("postgres://host/db"), garbage::ConfigError);
 }
 
-TEST(SweepStorage, SilentWorkersAreRequeuedThenFailed) {
+TEST_P(SweepStorage, SilentWorkersAreRequeuedThenFailed) {
   TempDir dir("storage");
   auto s = sweep::open_storage(url(dir));
   s->create_sweep("a", json::object());
@@ -136,7 +148,7 @@ TEST(SweepStorage, SilentWorkersAreRequeuedThenFailed) {
   EXPECT_NE(t.note.find("silent"), std::string::npos) << t.note;
 }
 
-TEST(SweepStorage, TwoProcessesNeverDuplicateATrialAndRespectRunCap) {
+TEST_P(SweepStorage, TwoProcessesNeverDuplicateATrialAndRespectRunCap) {
   TempDir dir("storage");
   json doc = garbage::testing::sweep_document("bayes", mixed_space(), 14);
   auto config = garbage::testing::parse_sweep(doc);
@@ -179,7 +191,7 @@ TEST(SweepStorage, TwoProcessesNeverDuplicateATrialAndRespectRunCap) {
   EXPECT_EQ(workers.size(), 2u);
 }
 
-TEST(SweepStorage, KilledSweepResumesWhereItWas) {
+TEST_P(SweepStorage, KilledSweepResumesWhereItWas) {
   TempDir dir("storage");
   auto config =
       garbage::testing::parse_sweep(garbage::testing::sweep_document("random", mixed_space(), 4));
@@ -215,7 +227,7 @@ TEST(SweepStorage, KilledSweepResumesWhereItWas) {
   EXPECT_EQ(summary.trials_run, 4);
 }
 
-TEST(SweepRunner, DivergedTrialFailsAndTheSweepGoesOn) {
+TEST_P(SweepRunner, DivergedTrialFailsAndTheSweepGoesOn) {
   TempDir dir("runner");
   json space = {{"num_dense", {{"values", {8, 9, 10}}}}};
   auto config = garbage::testing::parse_sweep(garbage::testing::sweep_document("grid", space, 3));
@@ -236,7 +248,7 @@ TEST(SweepRunner, DivergedTrialFailsAndTheSweepGoesOn) {
   EXPECT_EQ(obs[1].kind, sweep::Observation::Kind::failed);
 }
 
-TEST(SweepRunner, RestartWithALargerRunCapContinuesAndTimeBudgetStops) {
+TEST_P(SweepRunner, RestartWithALargerRunCapContinuesAndTimeBudgetStops) {
   TempDir dir("runner");
   json doc = garbage::testing::sweep_document("bayes", mixed_space(), 3);
   auto storage = sweep::open_storage(url(dir));
@@ -266,4 +278,72 @@ TEST(SweepRunner, RestartWithALargerRunCapContinuesAndTimeBudgetStops) {
   EXPECT_EQ(last[6].status, sweep::TrialStatus::stopped);
   EXPECT_LT(last[6].epochs.size(), 9u);
   EXPECT_NE(last[6].note.find("time budget"), std::string::npos);
+}
+
+TEST_P(SweepStorage, WritesOfAStaleAttemptAreRefused) {
+  TempDir dir("storage");
+  auto s = sweep::open_storage(url(dir));
+  s->create_sweep("a", json::object());
+  auto first = s->claim_trial("a", claim("far:1", 5), counter());
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->attempts, 1);
+  EXPECT_TRUE(s->record_epoch("a", 1, {1, 0.1, 0.2, 0.3, 0.4, 1.0}, 1));
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(s->reap_stale("a", claim("me:1", 5, 0.2)), 1);  // far:1 looked dead
+  // While queued, the old attempt can write nothing.
+  EXPECT_FALSE(s->record_epoch("a", 1, {2, 0.1, 0.2, 0.3, 0.5, 1.0}, 1));
+  auto second = s->claim_trial("a", claim("near:2", 5), counter());
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->id, 1);
+  EXPECT_EQ(second->attempts, 2);
+  // far:1 comes back: its epoch and its result are refused, near:2's count.
+  EXPECT_FALSE(s->record_epoch("a", 1, {2, 0.1, 0.2, 0.3, 0.5, 1.0}, 1));
+  EXPECT_FALSE(s->end_trial("a", 1, sweep::TrialStatus::finished, 0.5, "", 1));
+  EXPECT_TRUE(s->record_epoch("a", 1, {1, 0.1, 0.2, 0.3, 0.25, 1.0}, 2));
+  EXPECT_TRUE(s->end_trial("a", 1, sweep::TrialStatus::finished, 0.25, "", 2));
+  // A repeated write of the same end (a retry after a lost reply) is not stale.
+  EXPECT_TRUE(s->end_trial("a", 1, sweep::TrialStatus::finished, 0.25, "", 2));
+  auto t = s->trials("a").at(0);
+  EXPECT_EQ(t.status, sweep::TrialStatus::finished);
+  EXPECT_DOUBLE_EQ(*t.value, 0.25);
+  ASSERT_EQ(t.epochs.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.epochs[0].val_accuracy, 0.25);
+}
+
+TEST_P(SweepStorage, WorkersReachingABracketTogetherAreJudgedOneAfterTheOther) {
+  TempDir dir("storage");
+  const int n = 4;
+  {
+    auto s = sweep::open_storage(url(dir));
+    s->create_sweep("hb", json::object());
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(s->claim_trial("hb", claim("w:1", n), counter()));
+  }
+  // Each process records epoch 1 of its own trial; its judge counts the trials that have an
+  // epoch 1 by then. Judged one after the other, the counts are 1..n; overlapping, some repeat.
+  const auto start = std::chrono::steady_clock::now() + 300ms;
+  std::vector<pid_t> children;
+  for (int i = 1; i <= n; ++i)
+    children.push_back(fork_child([&, i] {
+      auto storage = sweep::open_storage(url(dir));
+      std::this_thread::sleep_until(start);
+      auto verdict = storage->record_epoch_and_judge(
+          "hb", i, {1, 0.1, 0.2, 0.3, 0.4, 1.0}, 1,
+          [&](const std::vector<sweep::TrialRecord>& all) {
+            int seen = 0;
+            for (const auto& t : all) seen += t.epochs.empty() ? 0 : 1;
+            std::this_thread::sleep_for(50ms);  // widen the window a concurrent judge could use
+            std::ofstream(dir / ("seen-" + std::to_string(i))) << seen;
+            return false;
+          });
+      if (!verdict) throw std::runtime_error("stale");
+    }));
+  for (pid_t pid : children) EXPECT_EQ(wait_child(pid), 0);
+  std::set<int> seen;
+  for (int i = 1; i <= n; ++i) {
+    std::ifstream in(dir / ("seen-" + std::to_string(i)));
+    int v = 0;
+    ASSERT_TRUE(in >> v) << "trial " << i;
+    seen.insert(v);
+  }
+  EXPECT_EQ(seen, (std::set<int>{1, 2, 3, 4}));
 }

@@ -2,12 +2,14 @@
 // report, and the CLI's config errors.
 
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
 #include "../support/run_cli.hpp"
 #include "garbage/config/train_config.hpp"
 #include "garbage/core/json_io.hpp"
+#include "garbage/report/tensorboard.hpp"
 #include "sweep_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -34,6 +36,23 @@ TEST(SweepCli, TinySweepOnSyntheticDataAndItsReport) {
   ASSERT_EQ(run.code, 0) << run.output;
   for (int i = 1; i <= 3; ++i)
     EXPECT_TRUE(fs::exists(dir / "runs" / ("trial-00" + std::to_string(i)) / "metrics.csv"));
+
+  // TensorBoard's HParams dashboard: the experiment in the sweep folder, a session per trial.
+  auto experiment_files = garbage::report::event_files(dir / "runs");
+  ASSERT_EQ(experiment_files.size(), 1u);
+  auto experiment = garbage::report::read_event_file(experiment_files[0]);
+  ASSERT_EQ(experiment.size(), 2u);
+  auto exp = garbage::report::hparams_to_json(experiment[1])["experiment"];
+  EXPECT_EQ(exp["hparamInfos"].size(), 2u);
+  EXPECT_EQ(exp["metricInfos"][0]["name"]["tag"], "epoch/val_accuracy");
+  std::map<std::string, json> session;
+  for (const auto& file : garbage::report::event_files(dir / "runs" / "trial-001" / "tb"))
+    for (const auto& r : garbage::report::read_event_file(file))
+      if (r.kind == "hparams") session[r.tag] = garbage::report::hparams_to_json(r);
+  ASSERT_EQ(session.size(), 2u);
+  EXPECT_TRUE(
+      session["_hparams_/session_start_info"]["sessionStartInfo"]["hparams"].contains("num_dense"));
+  EXPECT_EQ(session["_hparams_/session_end_info"]["sessionEndInfo"]["status"], 1);
 
   auto report = run_garbage(
       "-q sweep report --name tiny " + storage + " --json --out " + (dir / "report").string(),

@@ -2,8 +2,12 @@
 // Sweep documents over the tiny train config, and trial functions that replay synthetic
 // learning curves instead of training, so sweep tests take milliseconds.
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <thread>
 
@@ -46,6 +50,30 @@ inline sweep::TrialFn curve_trial(std::function<double(const json&, int64_t)> cu
       if (!ctx.on_epoch(r)) return;
     }
   };
+}
+
+/// Runs `body` in a child process; returns its pid. The child never returns into gtest.
+template <typename F>
+pid_t fork_child(F body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int code = 0;
+    try {
+      body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+      code = 1;
+    }
+    _exit(code);
+  }
+  return pid;
+}
+
+/// The child's exit code (-1 when it was killed).
+inline int wait_child(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace garbage::testing

@@ -14,6 +14,7 @@
 #include "garbage/sweep/space.hpp"
 #include "garbage/sweep/storage.hpp"
 #include "garbage/sweep/suggest.hpp"
+#include "garbage/sweep/sweep_file.hpp"
 
 namespace garbage::sweep {
 
@@ -41,6 +42,10 @@ struct RunOptions {
   std::optional<std::string> data_root;  ///< --data
   double stale_after = 120;              ///< seconds without heartbeat before a trial is re-queued
   double heartbeat_every = 10;
+  /// How long a worker cut off from the database keeps waiting for it (training its current
+  /// trial meanwhile, keeping its epochs) before it gives up.
+  double wait_for_storage = 3600;
+  std::string worker;  ///< "host:pid" recorded with its trials; empty: this_worker_id()
   SuggestOptions suggest;
 };
 
