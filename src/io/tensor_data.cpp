@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 
 #include "garbage/core/errors.hpp"
 
@@ -57,6 +58,12 @@ int64_t TensorData::numel() const {
   int64_t n = 1;
   for (auto s : shape) n *= s;
   return n;
+}
+
+void check_unique_names(const StateDict& tensors, const std::string& context) {
+  std::unordered_set<std::string> names;
+  for (const auto& [name, t] : tensors)
+    if (!names.insert(name).second) throw Error(context + ": tensor " + name + " appears twice");
 }
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {

@@ -39,6 +39,9 @@ struct TensorData {
 /// Named tensors in file order (a state_dict).
 using StateDict = std::vector<std::pair<std::string, TensorData>>;
 
+/// Throws Error (prefixed by `context`) when two tensors share a name.
+void check_unique_names(const StateDict& tensors, const std::string& context);
+
 /// Contiguous row-major strides for `shape`.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
 
