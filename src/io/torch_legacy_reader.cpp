@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 #include "garbage/io/torch_storage.hpp"
 
 namespace garbage::io {
@@ -53,7 +54,8 @@ PickleValuePtr read_torch_legacy_object(const std::vector<uint8_t>& bytes,
       storage->dtype = id.dtype;
       storage->numel = id.numel;
     } else if (storage->dtype != id.dtype) {
-      throw Error(context + ": storage " + id.key + " is viewed as two different types");
+      throw Error(context + ": storage " + quote_text(id.key) +
+                  " is viewed as two different types");
     }
     return storage_value(storage);
   };
@@ -64,24 +66,26 @@ PickleValuePtr read_torch_legacy_object(const std::vector<uint8_t>& bytes,
     if (!key->is_string()) throw Error(context + ": storage key is a " + key->describe());
     auto it = storages.find(key->text);
     if (it == storages.end())
-      throw Error(context + ": storage " + key->text + " is listed but never used");
+      throw Error(context + ": storage " + quote_text(key->text) + " is listed but never used");
     auto& storage = *it->second;
     if (bytes.size() - pos < 8) throw Error(context + ": storage data truncated");
     uint64_t count = 0;
     for (int i = 0; i < 8; ++i) count |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
     pos += 8;
     if (count != static_cast<uint64_t>(storage.numel))
-      throw Error(context + ": storage " + key->text + " holds " + std::to_string(count) +
-                  " elements, the object expects " + std::to_string(storage.numel));
+      throw Error(context + ": storage " + quote_text(key->text) + " holds " +
+                  std::to_string(count) + " elements, the object expects " +
+                  std::to_string(storage.numel));
     uint64_t n = count * element_size(storage.dtype);
     if (count > bytes.size() || n > bytes.size() - pos)
-      throw Error(context + ": storage " + key->text + " truncated");
+      throw Error(context + ": storage " + quote_text(key->text) + " truncated");
     storage.bytes.assign(data + pos, data + pos + n);
     pos += n;
   }
   for (const auto& [key, storage] : storages)
-    if (storage->bytes.size() != storage->numel * element_size(storage->dtype))
-      throw Error(context + ": storage " + key + " has no data");
+    if (storage->bytes.size() / element_size(storage->dtype) !=
+        static_cast<uint64_t>(storage->numel))
+      throw Error(context + ": storage " + quote_text(key) + " has no data");
   check_all_tensors(root, context);
   return root;
 }

@@ -4,21 +4,34 @@
 #include <vector>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 
 namespace garbage::io {
 namespace {
 
 using Kind = PickleValue::Kind;
 
-void collect_tensors(const PickleValuePtr& v, std::unordered_set<const PickleValue*>& seen,
-                     std::vector<const TensorData*>& out) {
-  if (!v || !seen.insert(v.get()).second) return;
-  if (v->kind == Kind::tensor) out.push_back(v->tensor.get());
-  for (const auto& item : v->items) collect_tensors(item, seen, out);
-  for (const auto& [k, val] : v->entries) {
-    collect_tensors(k, seen, out);
-    collect_tensors(val, seen, out);
+// Iterative, and bounded in depth, so that no value graph can exhaust the stack; each value is
+// visited once however often it is referenced.
+std::vector<const TensorData*> collect_tensors(const PickleValuePtr& root,
+                                               const std::string& context) {
+  std::vector<const TensorData*> out;
+  std::unordered_set<const PickleValue*> seen;
+  std::vector<std::pair<const PickleValue*, int>> pending{{root.get(), 0}};
+  while (!pending.empty()) {
+    auto [v, depth] = pending.back();
+    pending.pop_back();
+    if (!v || !seen.insert(v).second) continue;
+    if (depth > kMaxPickleDepth)
+      throw Error(context + ": containers nested deeper than " + std::to_string(kMaxPickleDepth));
+    if (v->kind == Kind::tensor) out.push_back(v->tensor.get());
+    for (const auto& item : v->items) pending.emplace_back(item.get(), depth + 1);
+    for (const auto& [key, value] : v->entries) {
+      pending.emplace_back(key.get(), depth + 1);
+      pending.emplace_back(value.get(), depth + 1);
+    }
   }
+  return out;
 }
 
 }  // namespace
@@ -54,10 +67,7 @@ PickleValuePtr storage_value(const std::shared_ptr<Storage>& storage) {
 }
 
 void check_all_tensors(const PickleValuePtr& root, const std::string& context) {
-  std::unordered_set<const PickleValue*> seen;
-  std::vector<const TensorData*> tensors;
-  collect_tensors(root, seen, tensors);
-  for (const auto* t : tensors) t->check_bounds(context);
+  for (const auto* t : collect_tensors(root, context)) t->check_bounds(context);
 }
 
 }  // namespace garbage::io

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 #include "garbage/io/torch_storage.hpp"
 #include "garbage/io/zip.hpp"
 
@@ -34,9 +36,10 @@ PickleValuePtr read_torch_zip_object(const std::vector<uint8_t>& bytes,
   std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
   if (const auto* order = zip.find(prefix + "byteorder")) {
     auto [p, n] = zip.read(*order);
-    std::string value(reinterpret_cast<const char*>(p), n);
+    std::string_view value(reinterpret_cast<const char*>(p), n);
     if (value != "little")
-      throw Error(context + ": byte order '" + value + "' is not supported (only little-endian)");
+      throw Error(context + ": byte order " + quote_text(value) +
+                  " is not supported (only little-endian)");
   }
 
   std::map<std::string, std::shared_ptr<Storage>> storages;
@@ -45,24 +48,26 @@ PickleValuePtr read_torch_zip_object(const std::vector<uint8_t>& bytes,
     auto& storage = storages[id.key];
     if (!storage) {
       const auto* entry = zip.find(prefix + "data/" + id.key);
-      if (!entry) throw Error(context + ": storage " + id.key + " is missing from the archive");
+      if (!entry)
+        throw Error(context + ": storage " + quote_text(id.key) + " is missing from the archive");
       auto [p, n] = zip.read(*entry);
       uint64_t needed = static_cast<uint64_t>(id.numel) * element_size(id.dtype);
       if (id.numel > static_cast<int64_t>(n) || n < needed)
-        throw Error(context + ": storage " + id.key + " holds " + std::to_string(n) +
+        throw Error(context + ": storage " + quote_text(id.key) + " holds " + std::to_string(n) +
                     " bytes, expected " + std::to_string(needed));
       storage = std::make_shared<Storage>();
       storage->dtype = id.dtype;
       storage->numel = id.numel;
       storage->bytes.assign(p, p + needed);
     } else if (storage->dtype != id.dtype) {
-      throw Error(context + ": storage " + id.key + " is viewed as two different types");
+      throw Error(context + ": storage " + quote_text(id.key) +
+                  " is viewed as two different types");
     }
     return storage_value(storage);
   };
   auto [data, size] = zip.read(*pkl);
   size_t pos = 0;
-  auto root = unpickle(data, size, pos, loader, context + " (" + pkl->name + ")");
+  auto root = unpickle(data, size, pos, loader, context + " (" + printable(pkl->name) + ")");
   check_all_tensors(root, context);
   return root;
 }

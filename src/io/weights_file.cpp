@@ -2,8 +2,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <string_view>
+#include <unordered_set>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 #include "garbage/io/safetensors_reader.hpp"
 #include "garbage/io/torch_legacy_reader.hpp"
 #include "garbage/io/torch_zip_reader.hpp"
@@ -29,6 +32,11 @@ std::vector<uint8_t> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
+// Tensors may share storage (tied weights, views), but what they view in total is capped so that
+// a small file cannot stand for terabytes once each tensor is copied out.
+constexpr uint64_t kViewBytesPerFileByte = 4;
+constexpr uint64_t kViewBytesAllowance = uint64_t{64} << 20;
+
 bool holds_tensors(const PickleValue& dict) {
   for (const auto& [k, v] : dict.entries)
     if (v->kind == Kind::tensor) return true;
@@ -37,7 +45,8 @@ bool holds_tensors(const PickleValue& dict) {
 
 /// Finds the state_dict inside what torch.save stored: the object itself, or a dict under a
 /// conventional key ({"model": ...}, {"state_dict": ...}) of a training checkpoint.
-WeightsFile extract_state_dict(const PickleValuePtr& root, const std::string& context) {
+WeightsFile extract_state_dict(const PickleValuePtr& root, const std::string& context,
+                               size_t file_size) {
   WeightsFile file;
   PickleValuePtr dict = root;
   for (int level = 0; level < 3 && dict->kind == Kind::dict && !holds_tensors(*dict); ++level) {
@@ -55,12 +64,29 @@ WeightsFile extract_state_dict(const PickleValuePtr& root, const std::string& co
   }
   if (dict->kind != Kind::dict)
     throw Error(context + ": holds a " + dict->describe() + ", not a state_dict");
+  std::unordered_set<std::string_view> names;
+  const uint64_t view_limit = kViewBytesPerFileByte * file_size + kViewBytesAllowance;
+  uint64_t view_bytes = 0;
   for (const auto& [k, v] : dict->entries) {
     if (!k->is_string()) throw Error(context + ": state_dict key is a " + k->describe());
-    if (v->kind == Kind::tensor)
-      file.tensors.emplace_back(k->text, *v->tensor);
-    else
+    // Each name is copied out once: a repeated key (one string referenced many times) would
+    // otherwise cost its length per reference.
+    if (!names.insert(k->text).second)
+      throw Error(context + ": state_dict key " + quote_text(k->text) + " appears twice");
+    if (has_control_characters(k->text))
+      throw Error(context + ": state_dict key " + quote_text(k->text) +
+                  " holds control characters");
+    if (v->kind != Kind::tensor) {
       file.skipped.push_back(k->text);
+      continue;
+    }
+    // Bounds were checked, so this product fits: it is at most the storage's size.
+    view_bytes += static_cast<uint64_t>(v->tensor->numel()) * element_size(v->tensor->dtype);
+    if (view_bytes > view_limit)
+      throw Error(context + ": the tensors view more than " + std::to_string(view_limit >> 20) +
+                  " MiB in total, several times the file's size (overlapping views are not "
+                  "supported)");
+    file.tensors.emplace_back(k->text, *v->tensor);
   }
   if (file.tensors.empty())
     throw Error(context +
@@ -108,7 +134,7 @@ WeightsFile read_weights_bytes(const std::vector<uint8_t>& bytes, const std::str
     if (file.tensors.empty()) throw Error(context + ": safetensors file holds no tensors");
   } else {
     bool zip = looks_like_zip(bytes.data(), bytes.size());
-    file = extract_state_dict(read_torch_object(bytes, context), context);
+    file = extract_state_dict(read_torch_object(bytes, context), context, bytes.size());
     file.format = zip ? WeightsFormat::torch_zip : WeightsFormat::torch_legacy;
   }
   strip_module_prefix(file);
