@@ -73,7 +73,8 @@ struct Entry {
 Entry parse_entry(const std::string& name, const json& info, uint64_t data_size,
                   const std::string& context) {
   const std::string where = context + ": tensor " + quote_text(name);
-  if (has_control_characters(name)) throw Error(where + ": name holds control characters");
+  if (has_control_characters(name) || name.size() > kMaxTensorNameBytes)
+    throw Error(where + ": name holds control characters or is too long");
   if (!info.is_object()) throw Error(where + ": entry is not an object");
   auto field = [&](const char* key) -> const json& {
     auto it = info.find(key);

@@ -73,9 +73,9 @@ WeightsFile extract_state_dict(const PickleValuePtr& root, const std::string& co
     // otherwise cost its length per reference.
     if (!names.insert(k->text).second)
       throw Error(context + ": state_dict key " + quote_text(k->text) + " appears twice");
-    if (has_control_characters(k->text))
+    if (has_control_characters(k->text) || k->text.size() > kMaxTensorNameBytes)
       throw Error(context + ": state_dict key " + quote_text(k->text) +
-                  " holds control characters");
+                  " holds control characters or is too long");
     if (v->kind != Kind::tensor) {
       file.skipped.push_back(k->text);
       continue;

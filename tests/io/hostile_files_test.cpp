@@ -174,6 +174,9 @@ TEST(HostileStateDict, ARepeatedKeyIsRefusedNotCopiedPerReference) {
   auto control = weights_error(shared_storage_file({"conv\x1b[2J.weight"}, 1, 1));
   EXPECT_TRUE(contains(control, "control characters")) << control;
   EXPECT_FALSE(contains(control, "\x1b")) << "escape byte printed verbatim";
+  auto long_name = weights_error(shared_storage_file({std::string(5000, 'n')}, 1, 1));
+  EXPECT_TRUE(contains(long_name, "too long")) << long_name;
+  EXPECT_LT(long_name.size(), 500u) << "the name is quoted whole";
 }
 
 TEST(HostileZip, OverlappingAndDuplicateEntriesAreRefused) {
