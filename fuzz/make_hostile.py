@@ -88,7 +88,7 @@ p.get(0).op(".")
 save("memo_chain.pth", torch_zip(p))
 
 # 2. One shape tuple of 2,000 sizes referenced by every tensor: copied per tensor before.
-dims, tensors = 2000, int(2_000_000 * scale)
+dims, tensors = 2000, int(1_600_000 * scale)
 p = P().op("(")
 for _ in range(dims):
     p.op(b"K\x01")

@@ -28,7 +28,10 @@ if ! command -v clang++ >/dev/null; then
 fi
 
 # The config harnesses take the model registry from an ordinary build's library.
-cmake --build build -j"$jobs" --target garbage_core >/dev/null
+if [[ " ${harnesses[*]} " == *_config* ]]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j"$jobs" --target garbage_core >/dev/null
+fi
 cmake -S . -B build-fuzz -DGARBAGE_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGARBAGE_FUZZ_CORE_ARCHIVE="$PWD/build/libgarbage_core.a" \
   >/dev/null

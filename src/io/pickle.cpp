@@ -175,9 +175,10 @@ class Unpickler {
   }
 
   void memo_put(uint64_t index) {
-    auto& slot = memo_[index];
-    if (!slot) charge(kMemoCost);
-    slot = top();
+    PickleValuePtr value = top();
+    auto [slot, added] = memo_.try_emplace(index);
+    if (added) charge(kMemoCost);
+    slot->second = std::move(value);
   }
   PickleValuePtr memo_get(uint64_t index) {
     auto it = memo_.find(index);
