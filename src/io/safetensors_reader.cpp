@@ -15,10 +15,10 @@ namespace {
 using json = nlohmann::json;
 
 // The format caps its header at 100 MB. Parsed JSON takes several times its text, so the number
-// of JSON values is capped as well (a header needs about 10 per tensor).
+// of JSON values is capped as well (a header needs about 7 per tensor).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-constexpr size_t kMaxHeaderValues = 2'000'000;
-constexpr int kMaxHeaderDepth = 3;  // header -> tensor entry -> shape / offsets -> number
+constexpr size_t kMaxHeaderValues = 1'000'000;
+constexpr int kMaxHeaderDepth = 3;  // header -> tensor entry -> shape / offsets
 
 uint64_t header_length(const std::vector<uint8_t>& bytes) {
   uint64_t n = 0;
@@ -26,26 +26,73 @@ uint64_t header_length(const std::vector<uint8_t>& bytes) {
   return n;
 }
 
+// nlohmann's DOM builder behind limits on values and depth. (Its callback parser would do, but
+// it scans the parent object on every closing brace: quadratic in the number of tensors.)
+class LimitedDomBuilder {
+ public:
+  LimitedDomBuilder(json& result, const std::string& context)
+      : dom_(result, true), context_(context) {}
+
+  bool null() { return value() && dom_.null(); }
+  bool boolean(bool v) { return value() && dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return value() && dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value() && dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const json::string_t& s) {
+    return value() && dom_.number_float(v, s);
+  }
+  bool string(json::string_t& v) { return value() && dom_.string(v); }
+  bool binary(json::binary_t& v) { return value() && dom_.binary(v); }
+  bool start_object(std::size_t n) { return enter() && dom_.start_object(n); }
+  bool key(json::string_t& k) { return dom_.key(k); }
+  bool end_object() {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) { return enter() && dom_.start_array(n); }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    return dom_.parse_error(position, token, e);  // throws e
+  }
+
+ private:
+  bool value() {
+    if (++values_ > kMaxHeaderValues)
+      throw Error(context_ + ": safetensors header holds more than " +
+                  std::to_string(kMaxHeaderValues) + " values");
+    return true;
+  }
+  bool enter() {
+    if (++depth_ > kMaxHeaderDepth)
+      throw Error(context_ + ": safetensors header nested too deeply");
+    return value();
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  const std::string& context_;
+  size_t values_ = 0;
+  int depth_ = 0;
+};
+
 json parse_header(const std::vector<uint8_t>& bytes, uint64_t n, const std::string& context) {
   if (n > kMaxHeaderBytes)
     throw Error(context + ": safetensors header of " + std::to_string(n) +
                 " bytes (the format allows at most 100 MB)");
   if (n > bytes.size() - 8) throw Error(context + ": safetensors header truncated");
-  size_t values = 0;
-  auto limits = [&](int depth, json::parse_event_t event, json&) {
-    if (depth > kMaxHeaderDepth) throw Error(context + ": safetensors header nested too deeply");
-    if (event != json::parse_event_t::key && ++values > kMaxHeaderValues)
-      throw Error(context + ": safetensors header holds more than " +
-                  std::to_string(kMaxHeaderValues) + " values");
-    return true;
-  };
+  json header;
+  LimitedDomBuilder builder(header, context);
   const auto begin = bytes.begin() + 8;
   try {
-    return json::parse(begin, begin + static_cast<long>(n), limits);
+    if (!json::sax_parse(begin, begin + static_cast<long>(n), &builder))
+      throw Error(context + ": corrupt safetensors header");
   } catch (const json::exception& e) {
     // nlohmann quotes the text it stopped at: that is file content.
     throw Error(context + ": corrupt safetensors header: " + printable(e.what(), 200));
   }
+  return header;
 }
 
 /// A non-negative JSON integer (not a float, bool or string).
