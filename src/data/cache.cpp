@@ -31,7 +31,8 @@ class OpenCvThreadsGuard {
 
 struct DecodeResult {
   cv::Mat image;
-  std::string error;  // non-empty when the file could not be used
+  std::string error;     // non-empty when the file could not be used
+  bool corrupt = false;  // decodable but truncated or damaged
 };
 
 DecodeResult decode_one(const std::string& path, const ResizeSpec& resize) {
@@ -40,6 +41,8 @@ DecodeResult decode_one(const std::string& path, const ResizeSpec& resize) {
     // Loader code indexes rows by pointer arithmetic: make sure the buffer is one block.
     if (!img.isContinuous()) img = img.clone();
     return {std::move(img), {}};
+  } catch (const CorruptImageError& e) {
+    return {{}, e.what(), true};
   } catch (const std::exception& e) {
     return {{}, e.what()};
   }
@@ -93,9 +96,11 @@ ImageCache build_cache(const DatasetIndex& index, const ResizeSpec& resize, BadF
     auto& r = results[i];
     if (!r.error.empty()) {
       if (policy == BadFilePolicy::error) throw DataError(r.error);
-      spdlog::warn("skipping unreadable image ({})", r.error);  // the message names the file
+      // The message names the file.
+      spdlog::warn("skipping {} image ({})", r.corrupt ? "corrupt" : "unreadable", r.error);
       if (first_error.empty()) first_error = r.error;
       ++cache.bad_files;
+      if (r.corrupt) ++cache.corrupt_files;
       continue;
     }
     cache.images.push_back(std::move(r.image));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -11,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/zip_writer.hpp"  // crc32
 
 namespace garbage::data {
 namespace {
@@ -70,6 +72,135 @@ cv::Mat to_rgb(const cv::Mat& img8, const std::string& path) {
   return out;
 }
 
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+uint32_t be16(const uint8_t* p) {
+  return (uint32_t{p[0]} << 8) | p[1];
+}
+
+bool is_jpeg(const uint8_t* data, size_t size) {
+  return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+}
+
+bool is_png(const uint8_t* data, size_t size) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  return size >= 8 && std::equal(kSignature, kSignature + 8, data);
+}
+
+// Skips the entropy-coded data after a start-of-scan header; returns the offset of the marker
+// that ends it, or sets `problem`. Inside it 0xFF is followed by 0x00 (a stuffed byte), a fill
+// 0xFF, or RST0..7 in sequence; libjpeg only warns about anything else and decodes on.
+size_t skip_entropy_data(const uint8_t* data, size_t size, size_t i, std::string& problem) {
+  int next_restart = 0;
+  while (true) {
+    const void* ff = i < size ? std::memchr(data + i, 0xFF, size - i) : nullptr;
+    if (!ff || static_cast<const uint8_t*>(ff) + 1 >= data + size) {
+      problem = "truncated: the JPEG ends inside its image data";
+      return size;
+    }
+    i = static_cast<size_t>(static_cast<const uint8_t*>(ff) - data);
+    const uint8_t next = data[i + 1];
+    if (next == 0x00) {
+      i += 2;
+    } else if (next == 0xFF) {
+      i += 1;
+    } else if (next >= 0xD0 && next <= 0xD7) {
+      if ((next & 7) != next_restart) {
+        problem = "corrupt JPEG data: restart marker out of sequence";
+        return size;
+      }
+      next_restart = (next_restart + 1) & 7;
+      i += 2;
+    } else {
+      return i;
+    }
+  }
+}
+
+ImageStructure inspect_jpeg(const uint8_t* data, size_t size) {
+  ImageStructure out;
+  size_t i = 2;  // past SOI
+  while (true) {
+    if (i >= size) {
+      out.problem = "truncated: no JPEG end-of-image marker";
+      return out;
+    }
+    if (data[i] != 0xFF) {
+      out.problem = "corrupt JPEG data: stray bytes before a marker at byte " + std::to_string(i);
+      return out;
+    }
+    while (i < size && data[i] == 0xFF) ++i;
+    if (i >= size) continue;
+    const uint8_t marker = data[i++];
+    if (marker == 0xD9) return out;  // EOI: complete (trailing bytes are allowed)
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (marker == 0x00 || marker == 0xD8) {
+      out.problem = "corrupt JPEG data: unexpected marker at byte " + std::to_string(i - 1);
+      return out;
+    }
+    if (i + 2 > size) {
+      out.problem = "truncated: the JPEG ends inside a segment header";
+      return out;
+    }
+    const uint32_t length = be16(data + i);
+    if (length < 2) {
+      out.problem = "corrupt JPEG data: segment length " + std::to_string(length);
+      return out;
+    }
+    if (length > size - i) {
+      out.problem = "truncated: a JPEG segment runs past the end of the file";
+      return out;
+    }
+    const bool frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame && length >= 7 && out.width == 0) {
+      out.height = be16(data + i + 3);
+      out.width = be16(data + i + 5);
+    }
+    i += length;
+    if (marker == 0xDA) {
+      i = skip_entropy_data(data, size, i, out.problem);
+      if (!out.problem.empty()) return out;
+    }
+  }
+}
+
+ImageStructure inspect_png(const uint8_t* data, size_t size) {
+  ImageStructure out;
+  size_t i = 8;
+  for (bool first = true;; first = false) {
+    if (size - i < 12) {
+      out.problem = "truncated: no PNG IEND chunk";
+      return out;
+    }
+    const uint32_t length = be32(data + i);
+    const std::string type(reinterpret_cast<const char*>(data + i + 4), 4);
+    if (length > 0x7FFFFFFFu) {
+      out.problem = "corrupt PNG: chunk length " + std::to_string(length);
+      return out;
+    }
+    if (length > size - i - 12) {
+      out.problem = "truncated: a PNG chunk runs past the end of the file";
+      return out;
+    }
+    const uint32_t stored = be32(data + i + 8 + length);
+    if (io::crc32(data + i + 4, length + 4) != stored) {
+      bool printable = std::all_of(type.begin(), type.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+      });
+      out.problem = "corrupt PNG: CRC mismatch in chunk " + (printable ? type : "?");
+      return out;
+    }
+    if (first && type == "IHDR" && length >= 8) {
+      out.width = be32(data + i + 8);
+      out.height = be32(data + i + 12);
+    }
+    if (type == "IEND") return out;
+    i += 12 + static_cast<size_t>(length);
+  }
+}
+
 int interpolation_for(const cv::Size& from, const cv::Size& to) {
   return static_cast<int64_t>(to.area()) < static_cast<int64_t>(from.area()) ? cv::INTER_AREA
                                                                              : cv::INTER_LINEAR;
@@ -77,8 +208,22 @@ int interpolation_for(const cv::Size& from, const cv::Size& to) {
 
 }  // namespace
 
+ImageStructure inspect_image_structure(const uint8_t* data, size_t size) {
+  if (is_jpeg(data, size)) return inspect_jpeg(data, size);
+  if (is_png(data, size)) return inspect_png(data, size);
+  return {};
+}
+
 cv::Mat decode_rgb8(const std::string& path) {
-  const std::vector<uchar> bytes = read_bytes(path);
+  return decode_rgb8_bytes(read_bytes(path), path);
+}
+
+cv::Mat decode_rgb8_bytes(const std::vector<uchar>& bytes, const std::string& path) {
+  if (bytes.empty()) fail(path, "file is empty");
+  const ImageStructure structure = inspect_image_structure(bytes.data(), bytes.size());
+  if (structure.width > 0 && structure.height > kMaxImagePixels / structure.width)
+    fail(path, "image of " + std::to_string(structure.width) + " x " +
+                   std::to_string(structure.height) + " pixels is too large");
   cv::Mat decoded;
   try {
     // IMREAD_UNCHANGED keeps depth and alpha so we decide the conversion (and can tell an empty
@@ -88,6 +233,10 @@ cv::Mat decode_rgb8(const std::string& path) {
     fail(path, std::string("OpenCV error: ") + e.what());
   }
   if (decoded.empty()) fail(path, "not a recognised or complete image");
+  // Checked after decoding, so that a file no decoder can read counts as undecodable.
+  if (!structure.problem.empty())
+    throw CorruptImageError("corrupt image " + path + ": " + structure.problem +
+                            " (it decodes only partly)");
   return to_rgb(to_depth8(decoded, path), path);
 }
 

@@ -18,10 +18,21 @@ SplitData load_split(const DatasetOptions& opts, Split split, const ResizeSpec& 
   spdlog::info("{} split: {} images in {} classes from {}{}", to_string(split), cache.size(),
                cache.class_names.size(), opts.root,
                cache.bad_files + out.index.missing_files
-                   ? fmt::format(" ({} unreadable, {} missing: skipped)", cache.bad_files,
-                                 out.index.missing_files)
+                   ? fmt::format(" ({} unreadable of which {} corrupt, {} missing: skipped)",
+                                 cache.bad_files, cache.corrupt_files, out.index.missing_files)
                    : "");
   out.cache = std::make_shared<const ImageCache>(std::move(cache));
+  return out;
+}
+
+SkippedFiles skipped_files(std::initializer_list<const SplitData*> splits) {
+  SkippedFiles out;
+  for (const SplitData* split : splits) {
+    if (!split || !split->cache) continue;
+    out.undecodable += split->cache->bad_files - split->cache->corrupt_files;
+    out.corrupt += split->cache->corrupt_files;
+    out.missing += split->index.missing_files;
+  }
   return out;
 }
 

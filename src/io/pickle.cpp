@@ -6,15 +6,21 @@
 #include <spdlog/fmt/fmt.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 
 namespace garbage::io {
 namespace {
 
 using Kind = PickleValue::Kind;
 
-// Deeper nesting than this is not a weight file; capping it keeps the recursive destruction of
-// the value tree from overflowing the stack on hostile input.
-constexpr int kMaxDepth = 200;
+constexpr int kMaxDepth = kMaxPickleDepth;
+
+// What one value, stack slot or memo entry costs, allocator overhead included.
+constexpr size_t kValueCost = sizeof(PickleValue) + 48;
+constexpr size_t kSlotCost = 2 * sizeof(PickleValuePtr);
+constexpr size_t kMemoCost = 64;
+// Persistent ids are tuples like ('storage', type, '123', 'cpu', 4): their keys are short.
+constexpr size_t kMaxStorageKey = 4096;
 
 const std::vector<std::pair<std::string, DType>>& storage_types() {
   static const std::vector<std::pair<std::string, DType>> types = {
@@ -37,7 +43,7 @@ const std::vector<std::string>& allowed_callables() {
   return names;
 }
 
-PickleValuePtr make(Kind kind) {
+PickleValuePtr new_value(Kind kind) {
   auto v = std::make_shared<PickleValue>();
   v->kind = kind;
   return v;
@@ -47,7 +53,12 @@ class Unpickler {
  public:
   Unpickler(const uint8_t* data, size_t size, size_t pos, const PersistentLoader& loader,
             std::string context)
-      : data_(data), size_(size), pos_(pos), loader_(loader), context_(std::move(context)) {}
+      : data_(data),
+        size_(size),
+        pos_(pos),
+        budget_(pickle_memory_budget(size - pos)),
+        loader_(loader),
+        context_(std::move(context)) {}
 
   PickleValuePtr run();
   size_t position() const { return pos_; }
@@ -55,6 +66,19 @@ class Unpickler {
  private:
   [[noreturn]] void fail(const std::string& why) const {
     throw Error(context_ + ": invalid pickle at byte " + std::to_string(op_pos_) + ": " + why);
+  }
+
+  /// Counts `bytes` against the budget; never given back, so it also bounds the work done.
+  void charge(size_t bytes) {
+    if (bytes > budget_ - spent_)
+      fail("the pickle needs more than " + std::to_string(budget_ >> 20) +
+           " MiB of memory to unpickle: refusing it (a weight file's pickle needs a small "
+           "fraction of that)");
+    spent_ += bytes;
+  }
+  PickleValuePtr make(Kind kind) {
+    charge(kValueCost);
+    return new_value(kind);
   }
 
   const uint8_t* take(size_t n) {
@@ -71,6 +95,7 @@ class Unpickler {
   }
   std::string read_string(uint64_t n) {
     if (n > size_ - pos_) fail("string of " + std::to_string(n) + " bytes runs past the end");
+    charge(static_cast<size_t>(n));
     const char* p = reinterpret_cast<const char*>(take(static_cast<size_t>(n)));
     return std::string(p, static_cast<size_t>(n));
   }
@@ -78,12 +103,16 @@ class Unpickler {
     size_t start = pos_;
     while (pos_ < size_ && data_[pos_] != '\n') ++pos_;
     if (pos_ >= size_) fail("unterminated text line");
+    charge(pos_ - start);
     std::string line(reinterpret_cast<const char*>(data_ + start), pos_ - start);
     ++pos_;
     return line;
   }
 
-  void push(PickleValuePtr v) { stack_.push_back(std::move(v)); }
+  void push(PickleValuePtr v) {
+    charge(kSlotCost);
+    stack_.push_back(std::move(v));
+  }
   PickleValuePtr pop() {
     if (stack_.size() <= floor()) fail("stack underflow");
     auto v = std::move(stack_.back());
@@ -105,10 +134,20 @@ class Unpickler {
     return items;
   }
 
+  // A container never changes once nested, so the depth counted here stays true and no cycle
+  // can form (the last link of a cycle would modify a nested container, or nest one in itself).
   void adopt(PickleValue& container, const PickleValuePtr& child) {
+    if (child.get() == &container) fail("a container cannot hold itself");
     if (child->depth + 1 > container.depth) container.depth = child->depth + 1;
     if (container.depth > kMaxDepth)
       fail("containers nested deeper than " + std::to_string(kMaxDepth));
+    child->nested = true;
+  }
+  void check_mutable(const PickleValue& container) {
+    if (container.nested)
+      fail("a " + container.describe() +
+           " is modified after being put in another container (recursive structures are not "
+           "supported)");
   }
   PickleValuePtr make_tuple(std::vector<PickleValuePtr> items) {
     auto t = make(Kind::tuple);
@@ -118,6 +157,7 @@ class Unpickler {
   }
   void append(const PickleValuePtr& list, std::vector<PickleValuePtr> items) {
     if (list->kind != Kind::list) fail("APPEND to a " + list->describe());
+    check_mutable(*list);
     for (auto& item : items) {
       adopt(*list, item);
       list->items.push_back(std::move(item));
@@ -125,6 +165,7 @@ class Unpickler {
   }
   void set_items(const PickleValuePtr& dict, std::vector<PickleValuePtr> kv) {
     if (dict->kind != Kind::dict) fail("SETITEM on a " + dict->describe());
+    check_mutable(*dict);
     if (kv.size() % 2) fail("odd number of items for SETITEMS");
     for (size_t i = 0; i < kv.size(); i += 2) {
       adopt(*dict, kv[i]);
@@ -133,7 +174,12 @@ class Unpickler {
     }
   }
 
-  void memo_put(uint64_t index) { memo_[index] = top(); }
+  void memo_put(uint64_t index) {
+    PickleValuePtr value = top();
+    auto [slot, added] = memo_.try_emplace(index);
+    if (added) charge(kMemoCost);
+    slot->second = std::move(value);
+  }
   PickleValuePtr memo_get(uint64_t index) {
     auto it = memo_.find(index);
     if (it == memo_.end()) fail("memo entry " + std::to_string(index) + " was never stored");
@@ -152,20 +198,33 @@ class Unpickler {
   std::vector<int64_t> as_int_tuple(const PickleValuePtr& v, const char* what) {
     if (v->kind != Kind::tuple && v->kind != Kind::list)
       fail(std::string(what) + ": expected a tuple, got " + v->describe());
+    // Checked before copying: one long tuple referenced by every tensor must not be copied
+    // once per tensor.
+    if (v->items.size() > kMaxTensorDims)
+      fail(std::string(what) + ": " + std::to_string(v->items.size()) + " dimensions (at most " +
+           std::to_string(kMaxTensorDims) + ")");
     std::vector<int64_t> out;
     for (const auto& item : v->items) out.push_back(as_int(item, what));
     return out;
   }
 
+  PickleValuePtr latin1_bytes(const PickleValuePtr& text);
+
   const uint8_t* data_;
   size_t size_;
   size_t pos_;
   size_t op_pos_ = 0;
+  size_t budget_;
+  size_t spent_ = 0;
   const PersistentLoader& loader_;
   std::string context_;
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;
+  // Results computed from a value, by that value (kept alive): a value referenced many times
+  // through the memo yields one shared result, not one copy per reference.
+  std::unordered_map<const PickleValue*, std::pair<PickleValuePtr, PickleValuePtr>> persistent_;
+  std::unordered_map<const PickleValue*, std::pair<PickleValuePtr, PickleValuePtr>> latin1_;
 };
 
 PickleValuePtr Unpickler::global(const std::string& module, const std::string& name) {
@@ -177,15 +236,24 @@ PickleValuePtr Unpickler::global(const std::string& module, const std::string& n
       return g;
     }
   }
-  throw Error(context_ + ": refusing to load: the file names the Python global '" + full +
-              "', which is not a tensor, storage or container type (a weight file never needs it; "
+  throw Error(context_ + ": refusing to load: the file names the Python global " +
+              quote_text(full) +
+              ", which is not a tensor, storage or container type (a weight file never needs it; "
               "such a file could run code when opened with torch.load)");
 }
 
 PickleValuePtr Unpickler::persistent(const PickleValuePtr& pid) {
   if (!loader_) fail("persistent id in a pickle that may not reference storages");
+  auto cached = persistent_.find(pid.get());
+  if (cached != persistent_.end()) return cached->second.second;
+  if (pid->kind == Kind::tuple && pid->items.size() > 2 && pid->items[2]->is_string() &&
+      pid->items[2]->text.size() > kMaxStorageKey)
+    fail("persistent id with a storage key of " + std::to_string(pid->items[2]->text.size()) +
+         " bytes");
   auto v = loader_(*pid);
   if (!v) fail("unresolved persistent id");
+  charge(kValueCost);
+  persistent_.emplace(pid.get(), std::make_pair(pid, v));
   return v;
 }
 
@@ -229,23 +297,30 @@ PickleValuePtr Unpickler::reduce(const PickleValue& callable, const PickleValue&
     if (args.items.size() != 2 || !args.items[0]->is_string() || !args.items[1]->is_string() ||
         (args.items[1]->text != "latin1" && args.items[1]->text != "latin-1"))
       fail("_codecs.encode is only accepted for latin1 byte strings");
-    auto b = make(Kind::bytes);
-    // The str holds code points < 256 as UTF-8; latin1 maps each to one byte.
-    const std::string& s = args.items[0]->text;
-    for (size_t i = 0; i < s.size(); ++i) {
-      auto c = static_cast<unsigned char>(s[i]);
-      if (c < 0x80) {
-        b->text += static_cast<char>(c);
-      } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) {
-        b->text +=
-            static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F));
-      } else {
-        fail("_codecs.encode: character outside latin1");
-      }
-    }
-    return b;
+    return latin1_bytes(args.items[0]);
   }
   fail(name + " cannot be called");
+}
+
+PickleValuePtr Unpickler::latin1_bytes(const PickleValuePtr& text) {
+  auto cached = latin1_.find(text.get());
+  if (cached != latin1_.end()) return cached->second.second;
+  auto b = make(Kind::bytes);
+  // The str holds code points < 256 as UTF-8; latin1 maps each to one byte.
+  const std::string& s = text->text;
+  charge(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      b->text += static_cast<char>(c);
+    } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) {
+      b->text += static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F));
+    } else {
+      fail("_codecs.encode: character outside latin1");
+    }
+  }
+  latin1_.emplace(text.get(), std::make_pair(text, b));
+  return b;
 }
 
 PickleValuePtr Unpickler::run() {
@@ -501,6 +576,33 @@ PickleValuePtr Unpickler::run() {
 
 }  // namespace
 
+PickleValue::~PickleValue() {
+  if (items.empty() && entries.empty()) return;
+  std::vector<PickleValuePtr> pending;
+  auto take_children = [&pending](PickleValue& v) {
+    for (auto& item : v.items) pending.push_back(std::move(item));
+    for (auto& [key, value] : v.entries) {
+      pending.push_back(std::move(key));
+      pending.push_back(std::move(value));
+    }
+    v.items.clear();
+    v.entries.clear();
+  };
+  take_children(*this);
+  while (!pending.empty()) {
+    PickleValuePtr v = std::move(pending.back());
+    pending.pop_back();
+    // The last owner empties the value before it dies, so its own destructor does not recurse.
+    if (v && v.use_count() == 1) take_children(*v);
+  }
+}
+
+size_t pickle_memory_budget(size_t input_size) {
+  constexpr size_t kBase = size_t{64} << 20, kPerByte = 8, kCap = size_t{512} << 20;
+  if (input_size > (kCap - kBase) / kPerByte) return kCap;
+  return kBase + kPerByte * input_size;
+}
+
 PickleValuePtr PickleValue::get(const std::string& key) const {
   if (kind != Kind::dict) return nullptr;
   for (const auto& [k, v] : entries)
@@ -521,7 +623,7 @@ std::string PickleValue::describe() const {
     case Kind::floating:
       return "float";
     case Kind::string:
-      return "str '" + text.substr(0, 40) + "'";
+      return "str " + quote_text(text, 40);
     case Kind::bytes:
       return "bytes";
     case Kind::tuple:
@@ -531,7 +633,7 @@ std::string PickleValue::describe() const {
     case Kind::dict:
       return "dict of " + std::to_string(entries.size());
     case Kind::global:
-      return text;
+      return printable(text);
     case Kind::storage:
       return "storage";
     case Kind::tensor:

@@ -1,7 +1,9 @@
 #include "garbage/io/tensor_data.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 
 #include "garbage/core/errors.hpp"
 
@@ -53,16 +55,42 @@ std::string to_string(DType dtype) {
   return "unknown";
 }
 
-int64_t TensorData::numel() const {
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& context) {
+  if (shape.size() > kMaxTensorDims)
+    throw Error(context + ": tensor has " + std::to_string(shape.size()) + " dimensions (at most " +
+                std::to_string(kMaxTensorDims) + ")");
   int64_t n = 1;
-  for (auto s : shape) n *= s;
+  for (auto s : shape) {
+    if (s < 0 || s > kMaxTensorDimSize)
+      throw Error(context + ": tensor size " + std::to_string(s) + " out of range");
+    if (s != 0 && n > (int64_t{1} << 62) / s)
+      throw Error(context + ": tensor has more than 2^62 elements");
+    n *= s;
+  }
   return n;
+}
+
+int64_t TensorData::numel() const {
+  // Saturates instead of overflowing: shapes come from files and are checked afterwards.
+  for (auto s : shape)
+    if (s == 0) return 0;
+  int64_t n = 1;
+  for (auto s : shape)
+    if (__builtin_mul_overflow(n, s, &n)) return std::numeric_limits<int64_t>::max();
+  return n;
+}
+
+void check_unique_names(const StateDict& tensors, const std::string& context) {
+  std::unordered_set<std::string> names;
+  for (const auto& [name, t] : tensors)
+    if (!names.insert(name).second) throw Error(context + ": tensor " + name + " appears twice");
 }
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
   std::vector<int64_t> strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;)
-    strides[i - 1] = strides[i] * std::max<int64_t>(1, shape[i]);
+    if (__builtin_mul_overflow(strides[i], std::max<int64_t>(1, shape[i]), &strides[i - 1]))
+      strides[i - 1] = std::numeric_limits<int64_t>::max();  // refused later by check_bounds
   return strides;
 }
 
@@ -72,7 +100,8 @@ void TensorData::check_bounds(const std::string& context) const {
   if (shape.size() != strides.size())
     fail("tensor has " + std::to_string(shape.size()) + " sizes but " +
          std::to_string(strides.size()) + " strides");
-  if (shape.size() > 16) fail("tensor has " + std::to_string(shape.size()) + " dimensions");
+  if (shape.size() > kMaxTensorDims)
+    fail("tensor has " + std::to_string(shape.size()) + " dimensions");
   if (storage->dtype != dtype)
     fail("tensor of " + to_string(dtype) + " views a " + to_string(storage->dtype) + " storage");
   if (storage_offset < 0) fail("negative storage offset");
@@ -82,7 +111,7 @@ void TensorData::check_bounds(const std::string& context) const {
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 0) fail("negative size in shape");
     if (strides[i] < 0) fail("negative stride");
-    if (shape[i] > (int64_t{1} << 40) || strides[i] > (int64_t{1} << 40))
+    if (shape[i] > kMaxTensorDimSize || strides[i] > kMaxTensorDimSize)
       fail("tensor size or stride out of range");
     empty |= shape[i] == 0;
   }

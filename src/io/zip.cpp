@@ -1,6 +1,9 @@
 #include "garbage/io/zip.hpp"
 
+#include <algorithm>
+
 #include "garbage/core/errors.hpp"
+#include "garbage/io/printable.hpp"
 
 namespace garbage::io {
 namespace {
@@ -81,33 +84,58 @@ ZipReader::ZipReader(const uint8_t* data, size_t size, std::string context)
     while (extra + 4 <= extra_end) {
       uint16_t id = c.u16(extra), len = c.u16(extra + 2);
       if (id == 0x0001) {
-        uint64_t p = extra + 4;
-        if (uncompressed == 0xFFFFFFFF) uncompressed = c.u64(p), p += 8;
-        if (compressed == 0xFFFFFFFF) compressed = c.u64(p), p += 8;
-        if (local == 0xFFFFFFFF) local = c.u64(p);
+        uint64_t p = extra + 4, field_end = p + len;
+        auto next64 = [&](uint64_t& value) {
+          if (p + 8 > field_end)
+            throw Error(context_ + ": zip64 field of entry " + quote_text(e.name) + " too short");
+          value = c.u64(p);
+          p += 8;
+        };
+        if (uncompressed == 0xFFFFFFFF) next64(uncompressed);
+        if (compressed == 0xFFFFFFFF) next64(compressed);
+        if (local == 0xFFFFFFFF) next64(local);
       }
       extra += 4 + static_cast<uint64_t>(len);
     }
-    if (c.u32(local) != kLocalHeader) throw Error(context_ + ": corrupt zip entry " + e.name);
+    if (c.u32(local) != kLocalHeader)
+      throw Error(context_ + ": corrupt zip entry " + quote_text(e.name));
     e.data_offset = local + 30 + c.u16(local + 26) + c.u16(local + 28);
     e.size = e.method == 0 ? uncompressed : compressed;
     if (e.data_offset > size_ || e.size > size_ - e.data_offset)
-      throw Error(context_ + ": zip entry " + e.name +
+      throw Error(context_ + ": zip entry " + quote_text(e.name) +
                   " runs past the end of the file (truncated?)");
+    e.local_offset = local;
+    if (!index_.emplace(e.name, entries_.size()).second)
+      throw Error(context_ + ": zip entry " + quote_text(e.name) + " appears twice");
     entries_.push_back(std::move(e));
     at += 46 + static_cast<uint64_t>(name_len) + extra_len + comment_len;
+  }
+  check_no_overlap();
+}
+
+void ZipReader::check_no_overlap() const {
+  // Entries sharing bytes would let a small archive stand for many copies of its data.
+  std::vector<const ZipEntry*> order;
+  order.reserve(entries_.size());
+  for (const auto& e : entries_) order.push_back(&e);
+  std::sort(order.begin(), order.end(),
+            [](const ZipEntry* a, const ZipEntry* b) { return a->local_offset < b->local_offset; });
+  for (size_t i = 1; i < order.size(); ++i) {
+    const ZipEntry& before = *order[i - 1];
+    if (before.data_offset + before.size > order[i]->local_offset)
+      throw Error(context_ + ": zip entries " + quote_text(before.name) + " and " +
+                  quote_text(order[i]->name) + " overlap");
   }
 }
 
 const ZipEntry* ZipReader::find(const std::string& name) const {
-  for (const auto& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
 std::pair<const uint8_t*, size_t> ZipReader::read(const ZipEntry& entry) const {
   if (entry.method != 0)
-    throw Error(context_ + ": zip entry " + entry.name + " is compressed (method " +
+    throw Error(context_ + ": zip entry " + quote_text(entry.name) + " is compressed (method " +
                 std::to_string(entry.method) +
                 "); torch.save stores entries uncompressed: re-save the file with torch.save");
   return {data_ + entry.data_offset, static_cast<size_t>(entry.size)};

@@ -463,6 +463,7 @@ class Trainer {
     }
     json history = json::array();
     for (const auto& m : state_.history) history.push_back(m.to_json());
+    const auto skipped = data::skipped_files({&train_, &val_});
     result.summary = {
         {"name", cfg_.name},
         {"model", cfg_.resolved["model"]},
@@ -475,6 +476,10 @@ class Trainer {
         {"total_seconds", total_seconds},
         {"threads", threads_},
         {"test_accuracy", result.test_accuracy ? json(*result.test_accuracy) : json(nullptr)},
+        {"skipped_files",
+         {{"undecodable", skipped.undecodable},
+          {"corrupt", skipped.corrupt},
+          {"missing", skipped.missing}}},
         {"history", history}};
     if (collective_->is_main()) write_json_atomic(run_dir_ / "summary.json", result.summary);
     return result;

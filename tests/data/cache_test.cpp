@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/data/pipeline.hpp"
 #include "test_util.hpp"
 
 namespace garbage::data {
@@ -101,6 +103,41 @@ TEST(BuildCache, TruncatedJpegDoesNotCrash) {
   EXPECT_EQ(cache.size() + cache.bad_files, 2u);
   EXPECT_GE(cache.size(), 1u);
   for (const auto& img : cache.images) EXPECT_EQ(img.size(), cv::Size(32, 32));
+}
+
+TEST(BuildCache, CorruptImagesAreCountedApartAndStopTheRunUnderTheErrorPolicy) {
+  TempDir dir;
+  write_image(dir.path() / "ok.jpg", 64, 48, 0);
+  write_image(dir.path() / "cut.jpg", 64, 48, 1);
+  fs::resize_file(dir.path() / "cut.jpg", fs::file_size(dir.path() / "cut.jpg") * 9 / 10);
+  write_text(dir.path() / "text.jpg", "not an image");
+  DatasetIndex index;
+  index.class_names = {"a"};
+  for (const char* name : {"ok.jpg", "cut.jpg", "text.jpg"})
+    index.samples.push_back({(dir.path() / name).string(), 0});
+  ResizeSpec spec;
+  spec.size = 16;
+  const ImageCache cache = build_cache(index, spec, BadFilePolicy::skip, 2);
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(cache.bad_files, 2u);
+  EXPECT_EQ(cache.corrupt_files, 1u);
+
+  SplitData split;
+  split.index.missing_files = 3;
+  split.cache = std::make_shared<const ImageCache>(cache);
+  const SkippedFiles skipped = skipped_files({&split, &split});
+  EXPECT_EQ(skipped.undecodable, 2u);
+  EXPECT_EQ(skipped.corrupt, 2u);
+  EXPECT_EQ(skipped.missing, 6u);
+
+  index.samples.erase(index.samples.begin() + 2);  // only the corrupt one is bad now
+  try {
+    build_cache(index, spec, BadFilePolicy::error, 1);
+    ADD_FAILURE() << "the error policy let a corrupt image through";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.jpg"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,85 @@ TEST(DecodeRgb8, TruncatedJpegDecodesPartiallyOrThrows) {
     EXPECT_EQ(rgb.size(), cv::Size(64, 48));
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("cut.jpg"), std::string::npos) << e.what();
+  }
+}
+
+std::vector<uint8_t> file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(ImageStructure, CompleteJpegAndPngPassAndReportTheirSize) {
+  TempDir dir;
+  for (const char* name : {"a.jpg", "a.png"}) {
+    write_image(dir.path() / name, 40, 30, 3);
+    const auto bytes = file_bytes(dir.path() / name);
+    const ImageStructure s = inspect_image_structure(bytes.data(), bytes.size());
+    EXPECT_EQ(s.problem, "") << name;
+    EXPECT_EQ(s.width, 40) << name;
+    EXPECT_EQ(s.height, 30) << name;
+  }
+  std::vector<int> progressive = {cv::IMWRITE_JPEG_PROGRESSIVE, 1, cv::IMWRITE_JPEG_RST_INTERVAL,
+                                  2};
+  cv::imwrite((dir.path() / "p.jpg").string(), testing::pattern_bgr(64, 48, 1), progressive);
+  const auto bytes = file_bytes(dir.path() / "p.jpg");
+  EXPECT_EQ(inspect_image_structure(bytes.data(), bytes.size()).problem, "");
+}
+
+TEST(ImageStructure, TruncatedOrDamagedFilesAreNamed) {
+  TempDir dir;
+  write_image(dir.path() / "a.jpg", 64, 48, 1);
+  auto jpeg = file_bytes(dir.path() / "a.jpg");
+  auto cut = std::vector<uint8_t>(jpeg.begin(), jpeg.end() - 2);  // just the EOI marker gone
+  EXPECT_NE(inspect_image_structure(cut.data(), cut.size()).problem.find("truncated"),
+            std::string::npos);
+  write_image(dir.path() / "a.png", 20, 10, 1);
+  auto png = file_bytes(dir.path() / "a.png");
+  auto bad_crc = png;
+  bad_crc[png.size() - 14] ^= 0x01;  // inside the last IDAT chunk's CRC
+  EXPECT_NE(inspect_image_structure(bad_crc.data(), bad_crc.size()).problem.find("CRC"),
+            std::string::npos);
+  auto no_end = std::vector<uint8_t>(png.begin(), png.end() - 12);
+  EXPECT_NE(inspect_image_structure(no_end.data(), no_end.size()).problem.find("IEND"),
+            std::string::npos);
+}
+
+TEST(DecodeRgb8, TruncatedJpegThatStillDecodesIsCorruptNamingTheFile) {
+  TempDir dir;
+  write_image(dir.path() / "full.jpg", 64, 48, 1);
+  auto bytes = file_bytes(dir.path() / "full.jpg");
+  bytes.resize(bytes.size() * 9 / 10);
+  const fs::path cut = dir.path() / "cut90.jpg";
+  write_bytes(cut, bytes);
+  try {
+    decode_rgb8(cut.string());
+    ADD_FAILURE() << "a truncated JPEG was decoded without a word";
+  } catch (const CorruptImageError& e) {
+    EXPECT_NE(std::string(e.what()).find(cut.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
+  // The same bytes from memory, and a picture too large to decode, refused before decoding.
+  EXPECT_THROW(decode_rgb8_bytes(bytes, "mem.jpg"), CorruptImageError);
+  auto huge = file_bytes(dir.path() / "full.jpg");
+  for (size_t i = 2; i + 9 < huge.size(); ++i) {
+    if (huge[i] == 0xFF && huge[i + 1] == 0xC0) {  // SOF0: height and width follow
+      huge[i + 5] = huge[i + 6] = huge[i + 7] = huge[i + 8] = 0xFF;
+      break;
+    }
+  }
+  try {
+    decode_rgb8_bytes(huge, "huge.jpg");
+    ADD_FAILURE() << "65535 x 65535 JPEG decoded";
+  } catch (const CorruptImageError&) {
+    ADD_FAILURE() << "too large is not corrupt";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
   }
 }
 

@@ -19,7 +19,8 @@ struct ImageCache {
   std::vector<int64_t> labels;
   std::vector<std::string> paths;
   std::vector<std::string> class_names;
-  size_t bad_files = 0;  ///< undecodable files skipped (BadFilePolicy::skip)
+  size_t bad_files = 0;      ///< files skipped as unreadable (BadFilePolicy::skip)
+  size_t corrupt_files = 0;  ///< of those, truncated or damaged ones that decode only partly
 
   size_t size() const { return images.size(); }
 };

@@ -14,6 +14,15 @@ namespace garbage::io {
 enum class DType { float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, boolean };
 
 size_t element_size(DType dtype);
+
+/// Limits on what a weight file may declare; a real tensor is far below them, and they keep every
+/// later product of sizes, strides and element sizes inside 64 bits.
+inline constexpr size_t kMaxTensorDims = 16;
+inline constexpr int64_t kMaxTensorDimSize = int64_t{1} << 40;
+
+/// The number of elements of `shape` after checking it against the limits above (and that the
+/// product stays below 2^62); throws Error prefixed by `context`.
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& context);
 std::string to_string(DType dtype);
 
 /// Raw bytes of one serialized storage. Several tensors may view the same storage.
@@ -38,6 +47,9 @@ struct TensorData {
 
 /// Named tensors in file order (a state_dict).
 using StateDict = std::vector<std::pair<std::string, TensorData>>;
+
+/// Throws Error (prefixed by `context`) when two tensors share a name.
+void check_unique_names(const StateDict& tensors, const std::string& context);
 
 /// Contiguous row-major strides for `shape`.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);

@@ -1,15 +1,18 @@
 #pragma once
 // Reading weight files without Python: PyTorch checkpoints written by torch.save (the zip format
-// of PyTorch >= 1.6 and the legacy format before it) and safetensors. Torch-free; see
+// of PyTorch >= 1.6 and the legacy format before it) and safetensors. This file tells the formats
+// apart and finds the state_dict; each format has its own reader. Torch-free; see
 // garbage/io/to_torch.hpp for the conversion to torch::Tensor.
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "garbage/io/pickle.hpp"
+// The writers, for callers that read and write weight files through this one header.
+#include "garbage/io/pth_writer.hpp"
+#include "garbage/io/safetensors_writer.hpp"
 #include "garbage/io/tensor_data.hpp"
 
 namespace garbage::io {
@@ -34,18 +37,5 @@ WeightsFile read_weights_bytes(const std::vector<uint8_t>& bytes, const std::str
 
 /// The whole unpickled object of a torch.save file (tensors resolved and bounds-checked).
 PickleValuePtr read_torch_object(const std::vector<uint8_t>& bytes, const std::string& context);
-
-/// Free-form string pairs stored under a safetensors header's "__metadata__" key.
-using SafetensorsMetadata = std::map<std::string, std::string>;
-
-/// Writes `tensors` as a safetensors file (contiguous copies of each view), their data in
-/// StateDict order. Not atomic: write to a temporary name and rename for that.
-void write_safetensors(const std::filesystem::path& path, const StateDict& tensors,
-                       const SafetensorsMetadata& metadata = {});
-
-/// Writes `tensors` as torch.save (PyTorch >= 1.6 zip format) does an OrderedDict state_dict:
-/// torch.load reads it, and so does read_weights_file. Each tensor gets its own contiguous
-/// storage. Not atomic.
-void write_pth(const std::filesystem::path& path, const StateDict& tensors);
 
 }  // namespace garbage::io

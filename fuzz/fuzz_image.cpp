@@ -1,0 +1,4 @@
+#include "entry_image.hpp"
+#include "harness.hpp"
+
+GARBAGE_FUZZ_HARNESS(image)

@@ -1,0 +1,4 @@
+#include "entry_io.hpp"
+#include "harness.hpp"
+
+GARBAGE_FUZZ_HARNESS(pickle)
