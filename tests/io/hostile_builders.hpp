@@ -11,9 +11,10 @@ namespace garbage::io::hostile {
 /// Appends pickle opcodes (protocol 2).
 class Pickle {
  public:
-  Pickle() { raw("\x80\x02", 2); }
+  Pickle() : out{0x80, 0x02} {}
   Pickle& raw(const char* bytes, size_t n) {
-    out.insert(out.end(), bytes, bytes + n);
+    // Byte by byte: GCC 12 misreads a range insert into an empty vector as an overflow.
+    for (size_t i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(bytes[i]));
     return *this;
   }
   Pickle& op(char c) {
