@@ -21,6 +21,7 @@ packages=(
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libsqlite3-dev                     # sweep storage
   libonnx-dev libprotobuf-dev        # ONNX export
+  libdnnl-dev                        # oneDNN headers: the native inference engine (src/engine)
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh
 )
