@@ -20,6 +20,7 @@ void add_bench_command(CLI::App& app) {
   garbage bench --checkpoint runs/simple_cnn/best.pt
   garbage bench --model mobilenet_v3_small --batch 1,8,64 --threads 2 --json
   garbage bench --model resnet50 --device cuda --half --iters 100
+  garbage bench --model resnet18 --engine both --batch 1,64 --threads 2
 
 Random input (fixed seed), timed in inference mode after --warmup passes. Latencies are per batch
 (median and 90th percentile); img/s is batch / median. Without --iters each batch size runs for
@@ -35,6 +36,10 @@ Random input (fixed seed), timed in inference mode after --warmup passes. Latenc
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", r.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--engine", r.engine,
+                  "auto (native when it runs every op, else torch), native, torch, or both")
+      ->check(CLI::IsMember({"auto", "native", "torch", "both"}))
       ->capture_default_str();
   cmd->add_flag("--channels-last,!--no-channels-last", r.channels_last,
                 "NHWC memory layout for weights and input (default on)");

@@ -13,7 +13,7 @@ namespace garbage::cli {
 void add_eval_command(CLI::App& app) {
   struct Options {
     eval::ModelSource source;
-    std::string split = "test", data, report, grid, save_tensors;
+    std::string split = "test", data, report, grid, save_tensors, engine = "auto";
     double min_accuracy = -1;
     int threads = 0;
     int64_t batch = 0;
@@ -48,6 +48,10 @@ one output per class.)" +
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--engine", opts->engine,
+                  "auto (native when it runs every op, else torch), native or torch")
+      ->check(CLI::IsMember({"auto", "native", "torch"}))
+      ->capture_default_str();
   cmd->callback([opts] {
     opts->source.validate("eval");
     eval::EvalRequest request;
@@ -57,9 +61,10 @@ one output per class.)" +
     if (!opts->data.empty()) request.data_root = opts->data;
     request.threads = opts->threads;
     request.batch_size = opts->batch;
+    request.engine = opts->engine;
     auto report = eval::evaluate_checkpoint(request);
     std::cout << eval::format_metrics_table(report.evaluation.metrics, report.class_names)
-              << std::endl;
+              << "engine: " << report.json.at("engine").get<std::string>() << std::endl;
     if (!opts->report.empty()) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());

@@ -48,6 +48,10 @@ the data set (--data, else the default data root) when it has as many as the hea
   cmd->add_option("--threads", opts->threads, "compute threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-d,--data", opts->data, "data set naming the classes of a --model head");
+  cmd->add_option("--engine", opts->predict.engine,
+                  "auto (native when it runs every op, else torch), native or torch")
+      ->check(CLI::IsMember({"auto", "native", "torch"}))
+      ->capture_default_str();
   cmd->callback([opts] {
     opts->source.validate("predict");
     configure_threads(opts->threads);

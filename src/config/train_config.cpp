@@ -53,6 +53,7 @@ json base_defaults() {
        {{"epochs", 20},
         {"batch_size", 32},
         {"eval_batch_size", 64},
+        {"eval_engine", "auto"},
         {"label_smoothing", 0.0},
         {"test_at_end", true},
         {"optimizer",
@@ -100,6 +101,7 @@ Rules base_rules() {
       {"train.epochs", Rule::range(1, 100000)},
       {"train.batch_size", Rule::range(1, 65536)},
       {"train.eval_batch_size", Rule::range(1, 65536)},
+      {"train.eval_engine", Rule::one_of({"auto", "native", "torch"})},
       {"train.label_smoothing", Rule::range(0, 0.99)},
       {"train.optimizer.name", Rule::one_of({"adam", "adamw", "sgd"})},
       {"train.optimizer.lr", Rule::positive(10.0)},
@@ -220,6 +222,7 @@ TrainConfig make_train_config(const json& doc) {
   c.epochs = t["epochs"].get<int64_t>();
   c.batch_size = t["batch_size"].get<int64_t>();
   c.eval_batch_size = t["eval_batch_size"].get<int64_t>();
+  c.eval_engine = t["eval_engine"].get<std::string>();
   c.label_smoothing = t["label_smoothing"].get<double>();
   c.test_at_end = t["test_at_end"].get<bool>();
   const auto& o = t["optimizer"];
