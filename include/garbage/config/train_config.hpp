@@ -63,6 +63,7 @@ struct TrainConfig {
   int64_t eval_batch_size = 64;
   double label_smoothing = 0.0;
   bool test_at_end = true;
+  bool fused_kernels = true;  ///< fused CPU training kernels (kernels/fused.hpp) vs plain libtorch
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
   EarlyStoppingConfig early_stopping;
