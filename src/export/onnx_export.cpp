@@ -42,8 +42,8 @@ class OnnxGraph final : public GraphBuilder {
   Value conv(const Value& x, const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl* bn,
              const std::string& name) override {
     const auto& o = conv.options;
-    const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-    if (!padding || !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
+    const auto padding = models::explicit_zero_padding(conv);
+    if (!padding)
       throw Error("cannot export " + name + ": only explicit zero padding is supported");
     torch::Tensor weight = conv.weight.detach();
     torch::Tensor bias = conv.bias.defined() ? conv.bias.detach() : torch::Tensor();
@@ -51,10 +51,10 @@ class OnnxGraph final : public GraphBuilder {
     std::vector<Value> inputs = {x, initializer(name + ".weight", weight)};
     if (bias.defined()) inputs.push_back(initializer(name + ".bias", bias));
     auto* node = add_node("Conv", inputs, name);
-    const auto p = pair_of(*padding);
+    const auto& p = *padding;
     set_ints(node, "kernel_shape", pair_of(o.kernel_size()));
     set_ints(node, "strides", pair_of(o.stride()));
-    set_ints(node, "pads", {p[0], p[1], p[0], p[1]});
+    set_ints(node, "pads", std::vector<int64_t>{p[0], p[1], p[0], p[1]});
     set_ints(node, "dilations", pair_of(o.dilation()));
     set_int(node, "group", o.groups());
     Value y = node->output(0);

@@ -22,6 +22,13 @@ int64_t single(const torch::ExpandingArray<2>& a, const std::string& what,
 
 }  // namespace
 
+std::optional<std::array<int64_t, 2>> explicit_zero_padding(const nn::Conv2dImpl& conv) {
+  const auto& o = conv.options;
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  if (!padding || !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) return std::nullopt;
+  return std::array<int64_t, 2>{(*padding)->at(0), (*padding)->at(1)};
+}
+
 GraphBuilder::Value emit_sequential(GraphBuilder& g, nn::SequentialImpl& seq,
                                     const GraphBuilder::Value& x, const std::string& name) {
   GraphBuilder::Value y = x;

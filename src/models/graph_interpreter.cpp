@@ -10,17 +10,14 @@ namespace {
 
 namespace nn = torch::nn;
 
-using ConvOptions = nn::detail::ConvNdOptions<2>;
-
 std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) {
   return {(*a)[0], (*a)[1]};
 }
 
-std::vector<int64_t> explicit_padding(const ConvOptions& o, const std::string& name) {
-  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  if (!padding || !c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
-    throw Error(name + ": only explicit zero conv padding is supported");
-  return pair_of(*padding);
+std::vector<int64_t> explicit_padding(const nn::Conv2dImpl& conv, const std::string& name) {
+  const auto padding = explicit_zero_padding(conv);
+  if (!padding) throw Error(name + ": only explicit zero conv padding is supported");
+  return {(*padding)[0], (*padding)[1]};
 }
 
 torch::Tensor batch_norm_eval(const torch::Tensor& x, const nn::BatchNorm2dImpl& bn) {
@@ -51,7 +48,7 @@ GraphBuilder::Value GraphInterpreter::conv(const Value& x, const nn::Conv2dImpl&
                                            const nn::BatchNorm2dImpl* bn, const std::string& name) {
   const auto& o = conv.options;
   auto y = torch::conv2d(value(x), conv.weight, conv.bias, pair_of(o.stride()),
-                         explicit_padding(o, name), pair_of(o.dilation()), o.groups());
+                         explicit_padding(conv, name), pair_of(o.dilation()), o.groups());
   return bind(bn ? batch_norm_eval(y, *bn) : y);
 }
 

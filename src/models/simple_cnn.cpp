@@ -65,7 +65,9 @@ torch::Tensor SimpleCNNImpl::run(torch::Tensor x, const Pass& pass) {
       pass.tap(Tap::first_layer, x);
       pass.tap(Tap::last_features, x);
     }
-    const auto name = std::to_string(index++);
+    // The layer's name is only needed (and only built) when someone observes the pass.
+    const auto name = pass.observed() ? std::to_string(index) : std::string();
+    ++index;
     x = f.step(name.c_str(), *layer.ptr(), x,
                [&](const torch::Tensor& v) { return layer.forward(v); });
   }

@@ -3,7 +3,9 @@
 // and calls these ops on named values; the builder decides how each op is represented (ONNX:
 // BatchNorm folded into the conv before it, GELU and Mish decomposed for opset 17, ...).
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,10 @@ class GraphEmitter {
   virtual GraphBuilder::Value emit(GraphBuilder& g, const GraphBuilder::Value& x,
                                    const std::string& name) = 0;
 };
+
+/// A conv's padding as (height, width) when it is explicit zero padding, the only kind graph
+/// consumers translate; nullopt for "same"/"valid" or reflect/replicate/circular padding.
+std::optional<std::array<int64_t, 2>> explicit_zero_padding(const torch::nn::Conv2dImpl& conv);
 
 /// Emits a Sequential layer by layer: Conv2d (+ a directly following BatchNorm2d, folded),
 /// BatchNorm2d, activations, MaxPool2d, Dropout (identity in eval), Flatten, Linear, nested
