@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
-# Training throughput of garbage vs the PyTorch peer (scripts/peer/simple_cnn_peer.py) on the
-# same machine: best SimpleCNN config, batch 32, 128 px, same thread count.
-# Usage: scripts/compare_python.sh [BATCHES] [THREADS]   (default 20 batches, all cores)
+# Training throughput of garbage vs its PyTorch peer (scripts/peer/simple_cnn_peer.py) on the same
+# machine, same thread count, in one run. For each model: garbage's img/s, the peer's NCHW and
+# channels-last img/s, and the ratio to the peer's better layout.
+#   simple_cnn          the seed's best config, 128 px, batch 32
+#   resnet18            torchvision ResNet18 from scratch, 112 px, batch 16
+#   mobilenet_v3_small  from scratch, 224 px, batch 32
+# Usage: scripts/compare_python.sh [BATCHES] [THREADS] [MODEL...]
+#   (default 20 batches, all cores, simple_cnn). GARBAGE_BIN picks the binary (default
+#   build/garbage); GARBAGE_SET adds --set options to every garbage run, e.g.
+#   GARBAGE_SET="train.fused_kernels=false".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=${1:-20}
 threads=${2:-$(nproc)}
+shift $(($# < 2 ? $# : 2))
+models=("${@:-simple_cnn}")
 data=${GARBAGE_DATA:-data/trashnet}
+bin=${GARBAGE_BIN:-build/garbage}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# subset so that one epoch is about BATCHES batches of 32
-subset=$(awk -v b="$batches" 'BEGIN { s = b * 32 / 1768; if (s > 1) s = 1; printf "%.4f", s }')
-build/garbage -q train --config configs/simple_cnn.json --data "$data" --out "$out/run" \
-  --set train.epochs=1 --set train.test_at_end=false --set data.subset="$subset" \
-  --set threads="$threads"
-native=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/run/summary.json")
-echo "garbage: $native img/s (batch 32, 128 px, $threads threads)"
-/usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --batches "$batches" --threads "$threads"
-/usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --batches "$batches" --threads "$threads" --channels-last
+extra=()
+for kv in ${GARBAGE_SET:-}; do extra+=(--set "$kv"); done
+
+# garbage's train/run args per model: config, image size, batch
+model_args() {
+  case "$1" in
+    simple_cnn) echo "configs/simple_cnn.json 128 32" ;;
+    resnet18) echo "configs/resnet18_attention.json 112 16 --set model.attention=none \
+      --set model.pretrained=false --set preprocess.resize=128 --set preprocess.crop=112" ;;
+    mobilenet_v3_small) echo "configs/mobilenet_v3_small.json 224 32 --set model.pretrained=false" ;;
+    *) echo "unknown model $1" >&2; exit 2 ;;
+  esac
+}
+
+peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
+  /usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" --batch "$3" \
+    --batches "$batches" --threads "$threads" "${@:4}" | tee /dev/stderr | awk '/^IMG_PER_S/ { print $2 }'
+}
+
+summary=()
+for model in "${models[@]}"; do
+  read -r config img batch rest <<<"$(model_args "$model")"
+  # a subset so that one epoch is about BATCHES batches
+  subset=$(awk -v b="$batches" -v n="$batch" 'BEGIN { s = b * n / 1768; if (s > 1) s = 1; printf "%.4f", s }')
+  # shellcheck disable=SC2086
+  "$bin" -q train --config "$config" --data "$data" --out "$out/$model" \
+    --set train.epochs=1 --set train.test_at_end=false --set data.subset="$subset" \
+    --set threads="$threads" --set train.batch_size="$batch" $rest "${extra[@]}"
+  native=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/$model/summary.json")
+  echo "garbage $model: $native img/s (batch $batch, $img px, $threads threads)"
+  nchw=$(peer "$model" "$img" "$batch")
+  cl=$(peer "$model" "$img" "$batch" --channels-last)
+  ratio=$(awk -v g="$native" -v a="$nchw" -v b="$cl" 'BEGIN { p = a > b ? a : b; printf "%.2f", g / p }')
+  summary+=("$model: garbage $native img/s, peer NCHW $nchw / channels-last $cl img/s: ${ratio}x")
+done
+printf '%s\n' "${summary[@]}"

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """The Python peer of `garbage train` for speed comparisons (not used by garbage itself).
 
-Same SimpleCNN (best seed config), same TrashNet split, batch and augmentation recipe, in
-PyTorch with a DataLoader of 2 workers, as the seed project trains it. Prints img/s per epoch.
-Usage: scripts/peer/simple_cnn_peer.py DATA_ROOT [--batches N] [--threads T] [--channels-last]
+Same model, TrashNet split, batch and augmentation recipe as the garbage config it is compared
+with, in PyTorch with a DataLoader of 2 workers: the seed's SimpleCNN (its best config, 128 px,
+Adam), or torchvision's ResNet18 (from scratch, SGD) / MobileNetV3-Small (Adam) with random
+resized crops. Prints img/s; the last line is `IMG_PER_S <value>` for scripts.
+Usage: scripts/peer/simple_cnn_peer.py DATA_ROOT [--model simple_cnn|resnet18|mobilenet_v3_small]
+       [--img PX] [--batch N] [--batches N] [--threads T] [--channels-last]
 """
 import argparse
 import os
@@ -11,6 +14,7 @@ import time
 
 import torch
 import torch.nn as nn
+import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
@@ -49,11 +53,15 @@ def main():
     ap.add_argument("--batches", type=int, default=0, help="stop after N batches (0: one epoch)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--model", default="simple_cnn",
+                    choices=["simple_cnn", "resnet18", "mobilenet_v3_small"])
+    ap.add_argument("--img", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tf = T.Compose([
-        T.Resize((128, 128)),
+        T.Resize((args.img, args.img)),
         T.RandomHorizontalFlip(0.5),
         T.RandomApply([T.RandomRotation(15)], p=0.5),
         T.RandomApply([T.RandomAffine(0, translate=(0.05, 0.05), scale=(0.9, 1.1))], p=0.5),
@@ -61,12 +69,27 @@ def main():
         T.ToTensor(),
         T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     ])
-    loader = torch.utils.data.DataLoader(TrashNet(args.root, "train", tf), batch_size=32,
+    if args.model != "simple_cnn":  # the torchvision configs' recipe: random resized crops
+        tf = T.Compose([
+            T.RandomResizedCrop(args.img),
+            T.RandomHorizontalFlip(0.5),
+            T.ToTensor(),
+            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ])
+    loader = torch.utils.data.DataLoader(TrashNet(args.root, "train", tf), batch_size=args.batch,
                                          shuffle=True, num_workers=2, drop_last=False)
-    model = simple_cnn()
+    if args.model == "resnet18":
+        model = torchvision.models.resnet18(num_classes=6)
+    elif args.model == "mobilenet_v3_small":
+        model = torchvision.models.mobilenet_v3_small(num_classes=6)
+    else:
+        model = simple_cnn(img=args.img)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if args.model == "resnet18":
+        opt = torch.optim.SGD(model.parameters(), lr=2e-4, momentum=0.9)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     seen, start = 0, time.time()
@@ -74,7 +97,7 @@ def main():
         if i == 1:  # the first batch includes worker start-up
             seen, start = 0, time.time()
         x = x.contiguous(memory_format=fmt)
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
@@ -82,8 +105,10 @@ def main():
         if args.batches and i >= args.batches:
             break
     elapsed = time.time() - start
-    print(f"python peer: {seen} images in {elapsed:.1f} s = {seen / elapsed:.2f} img/s "
-          f"(batch 32, 128 px, {args.threads} threads, channels_last={args.channels_last})")
+    print(f"python peer {args.model}: {seen} images in {elapsed:.1f} s = {seen / elapsed:.2f} img/s "
+          f"(batch {args.batch}, {args.img} px, {args.threads} threads, "
+          f"channels_last={args.channels_last})")
+    print(f"IMG_PER_S {seen / elapsed:.3f}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ void add_train_command(CLI::App& app) {
     std::optional<std::string> data;
     std::vector<std::string> overrides;
     bool resume = false;
+    bool profile = false;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("train", "train a model from a JSON config");
@@ -33,6 +34,9 @@ Ctrl-C saves last.pt and exits 130; --resume continues exactly where it stopped.
   cmd->add_option("-o,--out", opts->out, "run folder (default: runs/<config name>)");
   add_set_option(*cmd, opts->overrides);
   cmd->add_flag("--resume", opts->resume, "continue the run in --out from its last.pt");
+  cmd->add_flag("--profile", opts->profile,
+                "log where each training step's time goes (data, forward, backward, optimizer, "
+                "top operators)");
   cmd->callback([opts] {
     train::TrainRequest request;
     request.config = config::load_train_config(opts->config, opts->overrides);
@@ -44,6 +48,7 @@ Ctrl-C saves last.pt and exits 130; --resume continues exactly where it stopped.
     else
       request.out_dir = train::next_free_run_dir("runs/" + request.config.name);
     request.resume = opts->resume;
+    request.profile = opts->profile;
     install_interrupt_handler();
     train::run_training(request);
   });

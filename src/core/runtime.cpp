@@ -5,12 +5,17 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+// OpenBLAS (libtorch's BLAS on Debian) keeps its own thread pool beside ATen's; weak so that
+// builds on another BLAS link without it.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 namespace garbage {
 
 int configure_threads(int requested) {
   int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   at::set_num_threads(n);
+  if (openblas_set_num_threads) openblas_set_num_threads(n);
   return at::get_num_threads();
 }
 

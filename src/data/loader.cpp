@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <torch/torch.h>
+#include <opencv2/core/utility.hpp>
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/runtime.hpp"
@@ -140,6 +141,8 @@ std::optional<Batch> BatchLoader::next() {
 void BatchLoader::worker_loop() {
   // Batches are plain data; keep autograd bookkeeping out of the workers.
   torch::NoGradGuard no_grad;
+  // Workers are the parallelism: OpenCV's own pool would fight the training step for the cores.
+  cv::setNumThreads(1);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     cv_.wait(lock, [this] {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/layers.hpp"
 
 namespace garbage::models {
 namespace {
@@ -71,10 +72,18 @@ torch::Tensor Pass::sequential(torch::nn::SequentialImpl& seq, torch::Tensor x,
 }
 
 torch::Tensor Pass::children(torch::nn::SequentialImpl& seq, torch::Tensor x) const {
-  size_t index = 0;
-  for (auto& layer : seq) {
-    const Pass inner = child(index++);
+  for (size_t index = 0; index < seq.size(); ++index) {
+    auto& layer = *(seq.begin() + static_cast<std::ptrdiff_t>(index));
     const auto& module = layer.ptr();
+    // Unobserved training passes run BatchNorm + activation pairs as one fused kernel.
+    if (!observer_) {
+      auto* next = index + 1 < seq.size() ? seq.ptr(index + 1).get() : nullptr;
+      if (size_t used = run_fused_layers(*module, next, x)) {
+        index += used - 1;
+        continue;
+      }
+    }
+    const Pass inner = child(index);
     if (auto* nested = dynamic_cast<torch::nn::SequentialImpl*>(module.get())) {
       x = inner.children(*nested, x);
     } else if (auto* runner = dynamic_cast<PassRunner*>(module.get())) {

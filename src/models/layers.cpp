@@ -1,8 +1,11 @@
 #include "garbage/models/layers.hpp"
 
+#include <optional>
+
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/kernels/fused.hpp"
 
 namespace garbage::models {
 
@@ -26,7 +29,36 @@ namespace {
 
 thread_local bool guided_backprop = false;
 
+std::optional<kernels::Act> fused_kind(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::relu:
+      return kernels::Act::relu;
+    case ActivationKind::gelu:
+      return kernels::Act::gelu;
+    case ActivationKind::silu:
+      return kernels::Act::silu;
+    case ActivationKind::mish:
+      return kernels::Act::mish;
+    case ActivationKind::hardswish:
+      return kernels::Act::hardswish;
+    case ActivationKind::hardsigmoid:
+      return kernels::Act::hardsigmoid;
+    case ActivationKind::identity:
+      return kernels::Act::identity;
+    case ActivationKind::sigmoid:
+      break;
+  }
+  return std::nullopt;
+}
+
+/// Fused kernels only where they pay: training steps (gradients wanted) with the switch on.
+bool fuse_activation(const torch::Tensor& x) {
+  return kernels::enabled() && x.requires_grad() && torch::GradMode::is_enabled();
+}
+
 torch::Tensor apply(ActivationKind kind, const torch::Tensor& x) {
+  if (fuse_activation(x))
+    if (auto act = fused_kind(kind)) return kernels::activation(*act, x);
   switch (kind) {
     case ActivationKind::relu:
       return torch::relu(x);
@@ -57,6 +89,71 @@ torch::Tensor activate(ActivationKind kind, const torch::Tensor& x) {
       kind != ActivationKind::identity)
     y.register_hook([](torch::Tensor grad) { return grad.clamp_min(0); });
   return y;
+}
+
+bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn) {
+  return kernels::enabled() && !guided_backprop && bn.is_training() && bn.options.affine() &&
+         torch::GradMode::is_enabled();
+}
+
+namespace {
+
+/// The layer's tensors, counting the batch as BatchNormImplBase::forward does.
+kernels::BatchNormState batchnorm_state(torch::nn::BatchNorm2dImpl& bn) {
+  kernels::BatchNormState s;
+  s.weight = bn.weight;
+  s.bias = bn.bias;
+  s.eps = bn.options.eps();
+  s.momentum = 0.0;
+  if (bn.options.track_running_stats()) {
+    s.running_mean = bn.running_mean;
+    s.running_var = bn.running_var;
+    if (bn.num_batches_tracked.defined()) {
+      torch::NoGradGuard no_grad;
+      bn.num_batches_tracked += 1;
+      s.momentum = bn.options.momentum() ? *bn.options.momentum()
+                                         : 1.0 / bn.num_batches_tracked.item<double>();
+    } else {
+      s.momentum = bn.options.momentum().value_or(0.0);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+torch::Tensor batchnorm_activate(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
+                                 ActivationKind kind) {
+  auto act = fused_kind(kind);
+  if (!act || !fuses_batchnorm(bn)) return activate(kind, bn.forward(x));
+  return kernels::batchnorm_activation(x, batchnorm_state(bn), *act);
+}
+
+torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
+                                 torch::nn::BatchNorm2dImpl& bn) {
+  auto act = fused_kind(kind);
+  if (!act || !fuses_batchnorm(bn)) return bn.forward(activate(kind, x));
+  return kernels::activation_batchnorm(*act, x, batchnorm_state(bn));
+}
+
+size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch::Tensor& x) {
+  auto* next_act = next ? dynamic_cast<ActivationImpl*>(next) : nullptr;
+  auto* next_bn = next ? dynamic_cast<torch::nn::BatchNorm2dImpl*>(next) : nullptr;
+  if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(&first)) {
+    if (!fuses_batchnorm(*bn) || x.dim() != 4) return 0;
+    if (next_act && fused_kind(next_act->kind())) {
+      x = batchnorm_activate(*bn, x, next_act->kind());
+      return 2;
+    }
+    x = batchnorm_activate(*bn, x, ActivationKind::identity);
+    return 1;
+  }
+  auto* act = dynamic_cast<ActivationImpl*>(&first);
+  if (act && next_bn && fuses_batchnorm(*next_bn) && x.dim() == 4 && fused_kind(act->kind())) {
+    x = activate_batchnorm(act->kind(), x, *next_bn);
+    return 2;
+  }
+  return 0;
 }
 
 GuidedBackpropGuard::GuidedBackpropGuard() : previous_(guided_backprop) {

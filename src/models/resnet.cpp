@@ -19,6 +19,14 @@ torch::Tensor rectify(const torch::Tensor& x) {
   return activate(ActivationKind::relu, x);
 }
 
+/// BatchNorm then `kind`: one fused kernel in unobserved training passes (batchnorm_activate).
+torch::Tensor norm(const Pass& pass, const char* name, nn::BatchNorm2dImpl& bn,
+                   const torch::Tensor& x, ActivationKind kind) {
+  if (!pass.observed() && fuses_batchnorm(bn)) return batchnorm_activate(bn, x, kind);
+  return activate(kind,
+                  pass.step(name, bn, x, [&](const torch::Tensor& v) { return bn.forward(v); }));
+}
+
 int64_t reduced(int64_t channels) {
   return std::max<int64_t>(1, channels / kReduction);
 }
@@ -178,13 +186,14 @@ class BlockImpl : public nn::Module, public GraphEmitter, public PassRunner {
   torch::Tensor run(const torch::Tensor& x, const Pass& pass) override {
     auto apply = [](auto& m) { return [&m](const torch::Tensor& v) { return m->forward(v); }; };
     auto y = pass.step("conv1", *conv1, x, apply(conv1));
-    y = rectify(pass.step("bn1", *bn1, y, apply(bn1)));
+    y = norm(pass, "bn1", *bn1, y, ActivationKind::relu);
     y = pass.step("conv2", *conv2, y, apply(conv2));
-    y = pass.step("bn2", *bn2, y, apply(bn2));
     if (conv3) {
-      y = rectify(y);
+      y = norm(pass, "bn2", *bn2, y, ActivationKind::relu);
       y = pass.step("conv3", *conv3, y, apply(conv3));
-      y = pass.step("bn3", *bn3, y, apply(bn3));
+      y = norm(pass, "bn3", *bn3, y, ActivationKind::identity);
+    } else {
+      y = norm(pass, "bn2", *bn2, y, ActivationKind::identity);
     }
     if (se) y = pass.step("se", *se, y, apply(se));
     if (cbam)
@@ -309,7 +318,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& o) : options_(o) {
 torch::Tensor ResNetImpl::run(torch::Tensor x, const Pass& pass) {
   auto apply = [](auto& m) { return [&m](const torch::Tensor& v) { return m->forward(v); }; };
   x = pass.step("conv1", *conv1, x, apply(conv1));
-  x = rectify(pass.step("bn1", *bn1, x, apply(bn1)));
+  x = norm(pass, "bn1", *bn1, x, ActivationKind::relu);
   pass.tap(Tap::first_layer, x);
   x = torch::max_pool2d(x, 3, 2, 1);
   const std::pair<const char*, nn::ModuleList*> layers[] = {

@@ -58,8 +58,17 @@ SimpleCNNImpl::SimpleCNNImpl(const SimpleCNNOptions& o) {
 
 torch::Tensor SimpleCNNImpl::run(torch::Tensor x, const Pass& pass) {
   const Pass f = pass.child("features");
-  size_t index = 0;
-  for (auto& layer : *features) {
+  const size_t count = features->size();
+  for (size_t index = 0; index < count; ++index) {
+    auto& layer = *(features->begin() + static_cast<std::ptrdiff_t>(index));
+    // Unobserved training passes run activation + BatchNorm as one fused kernel.
+    if (!pass.observed()) {
+      auto* next = index + 1 < count ? features->ptr(index + 1).get() : nullptr;
+      if (size_t used = run_fused_layers(*layer.ptr(), next, x)) {
+        index += used - 1;
+        continue;
+      }
+    }
     // What enters a pooling layer is a conv block's full-resolution output.
     if (layer.ptr()->as<torch::nn::MaxPool2d>()) {
       pass.tap(Tap::first_layer, x);
@@ -67,7 +76,6 @@ torch::Tensor SimpleCNNImpl::run(torch::Tensor x, const Pass& pass) {
     }
     // The layer's name is only needed (and only built) when someone observes the pass.
     const auto name = pass.observed() ? std::to_string(index) : std::string();
-    ++index;
     x = f.step(name.c_str(), *layer.ptr(), x,
                [&](const torch::Tensor& v) { return layer.forward(v); });
   }

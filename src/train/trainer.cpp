@@ -17,6 +17,7 @@
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
 #include "garbage/eval/evaluate.hpp"
+#include "garbage/kernels/fused.hpp"
 #include "garbage/loading/checkpoint.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/pretrained.hpp"
@@ -24,6 +25,7 @@
 #include "garbage/train/collective.hpp"
 #include "garbage/train/optimizer.hpp"
 #include "garbage/train/tensorboard_log.hpp"
+#include "garbage/train/profile.hpp"
 
 namespace garbage::train {
 namespace fs = std::filesystem;
@@ -123,6 +125,11 @@ bool resume_may_differ(const std::string& path) {
 void check_resume_compatible(const json& stored, const json& requested, const fs::path& ckpt) {
   for (const auto& op : json::diff(stored, requested)) {
     std::string path = op.at("path");
+    if (path == "/train/fused_kernels") {
+      spdlog::warn(
+          "resuming with train.fused_kernels changed: results may differ in the last bits");
+      continue;
+    }
     if (path == "/threads") {
       spdlog::warn("resuming with a different thread count: results may differ in the last bits");
       continue;
@@ -326,14 +333,35 @@ class Trainer {
       if (p.requires_grad()) params.push_back(p);
     auto loss_options =
         torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
+    // Models run their BatchNorm + activation pairs and activations as fused kernels.
+    kernels::FusedScope fused(cfg_.fused_kernels);
+    // --profile: phase times of every step but the first (warm-up), and in the first epoch
+    // libtorch's operator profile of a few steps after it.
+    StepTimes times;
+    OperatorProfiler operators;
+    std::vector<OperatorTime> operator_times;
+    int64_t profiled_steps = 0, steps_this_epoch = 0;
+    const bool profile_operators = req_.profile && state_.history.empty();
+    constexpr int64_t kFirstProfiledStep = 2, kProfiledSteps = 5;
     auto started = Clock::now();
+    auto step_started = Clock::now();
     while (auto batch = train_loader_->next()) {
+      const int64_t step_index = steps_this_epoch++;
+      const auto t_data = Clock::now();
+      if (profile_operators && step_index == kFirstProfiledStep) operators.start();
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
       auto logits = model_->forward(batch->images);
       auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, loss_options);
+      const auto t_forward = Clock::now();
       loss.backward();
       collective_->average_gradients(params);
+      const auto t_backward = Clock::now();
       optimizer_->optimizer->step();
+      const auto t_optimizer = Clock::now();
+      if (operators.running() && step_index == kFirstProfiledStep + kProfiledSteps - 1) {
+        operator_times = operators.stop();
+        profiled_steps = kProfiledSteps;
+      }
 
       double batch_loss = loss.item<double>();
       if (!std::isfinite(batch_loss))
@@ -350,6 +378,19 @@ class Trainer {
       if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
       bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
                                           static_cast<double>(state_.correct) / state_.seen));
+      const auto t_end = Clock::now();
+      if (step_index > 0) {
+        auto secs = [](Clock::time_point a, Clock::time_point b) {
+          return std::chrono::duration<double>(b - a).count();
+        };
+        times.data += secs(step_started, t_data);
+        times.forward += secs(t_data, t_forward);
+        times.backward += secs(t_forward, t_backward);
+        times.optimizer += secs(t_backward, t_optimizer);
+        times.other += secs(t_optimizer, t_end);
+        ++times.steps;
+      }
+      step_started = t_end;
       if (stop_requested()) {
         state_.train_seconds += seconds_since(started);
         save("last.pt");
@@ -359,6 +400,16 @@ class Trainer {
     }
     state_.train_seconds += seconds_since(started);
     bar.finish(fmt::format("loss {:.4f}", state_.seen ? state_.loss_sum / state_.seen : 0.0));
+    if (operators.running()) {  // an epoch shorter than the profiled window
+      operator_times = operators.stop();
+      profiled_steps = std::max<int64_t>(1, steps_this_epoch - kFirstProfiledStep);
+    }
+    if (req_.profile) {
+      spdlog::info("epoch {} (fused kernels {}, {} loops): {}", state_.epoch + 1,
+                   cfg_.fused_kernels ? "on" : "off", kernels::isa(), format_step_breakdown(times));
+      if (!operator_times.empty())
+        spdlog::info("{}", format_operator_table(operator_times, profiled_steps));
+    }
   }
 
   void end_epoch() {

@@ -125,3 +125,21 @@ TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
     EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
+  auto losses_of = [&](const std::string& run, bool fused) {
+    auto r = request(run, 4);  // 36 training images in batches of 8: 5 steps per epoch
+    r.config.fused_kernels = fused;
+    std::vector<double> losses;
+    r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
+    run_training(r);
+    return losses;
+  };
+  const auto fused = losses_of("fused", true);
+  const auto plain = losses_of("plain", false);
+  ASSERT_EQ(fused.size(), plain.size());
+  ASSERT_GE(fused.size(), 20u);
+  for (size_t i = 0; i < fused.size(); ++i)
+    EXPECT_NEAR(fused[i], plain[i], 1e-3 * std::max(1.0, std::abs(plain[i]))) << "step " << i;
+  EXPECT_LT(fused.back(), fused.front());
+}

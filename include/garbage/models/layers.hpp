@@ -5,6 +5,10 @@
 
 #include <torch/nn/cloneable.h>
 
+namespace torch::nn {
+class BatchNorm2dImpl;
+}
+
 namespace garbage::models {
 
 enum class ActivationKind { relu, gelu, silu, mish, hardswish, sigmoid, identity, hardsigmoid };
@@ -16,6 +20,22 @@ const std::vector<std::string>& activation_names();  ///< the user-selectable on
 /// Applies `kind` to `x`. Every activation in the models goes through here (ActivationImpl and
 /// the direct calls in ResNet and MobileNetV3), so guided backpropagation covers them all.
 torch::Tensor activate(ActivationKind kind, const torch::Tensor& x);
+
+/// BatchNorm then `kind` (identity: BatchNorm alone). In training with train.fused_kernels on
+/// (kernels::FusedScope) it is one fused kernel (kernels/fused.hpp); otherwise, and whenever
+/// guided backpropagation is on, bn.forward() followed by activate(). Same state_dict either way.
+torch::Tensor batchnorm_activate(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
+                                 ActivationKind kind);
+/// `kind` then BatchNorm (SimpleCNN's order), fused likewise.
+torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
+                                 torch::nn::BatchNorm2dImpl& bn);
+/// Whether batchnorm_activate / activate_batchnorm would fuse for `bn` now.
+bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn);
+
+/// Runs `first` (and `next`, may be null) on `x` as one fused kernel when they are
+/// BatchNorm2d + Activation, Activation + BatchNorm2d or a lone BatchNorm2d and fusing is on
+/// (fuses_batchnorm). Returns the number of layers consumed: 0 leaves `x` alone.
+size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch::Tensor& x);
 
 /// While alive, ReLU-like activations (all but sigmoid and identity) run on this thread pass
 /// only positive gradients backwards: guided backpropagation (Springenberg et al. 2015). The

@@ -47,6 +47,8 @@ struct TrainRequest {
   /// Adds train.log in the run folder to the global logger. Off when several trainings share a
   /// process (sweep workers): spdlog's sink list is not safe to change while others log.
   bool log_file = true;
+  /// Logs each epoch's step breakdown and, after the first, the top operators (--profile).
+  bool profile = false;
 };
 
 struct TrainResult {

@@ -1,0 +1,51 @@
+#pragma once
+// Fused CPU kernels for training (issue 13): each activation's forward and backward in one pass,
+// and BatchNorm's training step with the activation fused before or after it (a statistics pass
+// plus a normalise-and-activate pass forward, a sums pass plus one gradient pass backward). They
+// are autograd functions that save only the input; float32 on CPU, contiguous or channels-last.
+// Anything else (other dtypes, eval-mode BatchNorm, double backward) stays with libtorch's ops.
+
+#include <ATen/core/Tensor.h>
+
+namespace garbage::kernels {
+
+enum class Act { identity, relu, gelu, silu, mish, hardswish, hardsigmoid };
+
+/// Whether models use the fused kernels on this thread (train.fused_kernels); off by default so
+/// that inference, summary and explain keep libtorch's ops.
+bool enabled();
+
+/// Turns the fused kernels on or off for this thread while alive (the trainer's epochs).
+class FusedScope {
+ public:
+  explicit FusedScope(bool on);
+  ~FusedScope();
+  FusedScope(const FusedScope&) = delete;
+  FusedScope& operator=(const FusedScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// The instruction set the loops run with on this CPU: "avx512", "avx2" or "default".
+const char* isa();
+
+/// True when `x` can take the fused path: float32 CPU tensor, contiguous or channels-last.
+bool supports(const at::Tensor& x);
+
+/// act(x) as one pass forward and one backward (saves x only).
+at::Tensor activation(Act act, const at::Tensor& x);
+
+/// A BatchNorm2d layer's tensors and options (running statistics are updated in place).
+struct BatchNormState {
+  at::Tensor weight, bias, running_mean, running_var;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+
+/// Training-mode batch_norm(act(x)) on [N, C, H, W] (act before the normalisation).
+at::Tensor activation_batchnorm(Act act, const at::Tensor& x, const BatchNormState& bn);
+/// Training-mode act(batch_norm(x)) on [N, C, H, W]; Act::identity is a plain BatchNorm.
+at::Tensor batchnorm_activation(const at::Tensor& x, const BatchNormState& bn, Act act);
+
+}  // namespace garbage::kernels

@@ -1,0 +1,368 @@
+#include "garbage/kernels/fused.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <torch/torch.h>
+
+#include "loops.hpp"
+
+namespace garbage::kernels {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+thread_local bool fused_on = false;
+
+const loops::Table& pick_table() {
+  // Runtime dispatch keeps the binary portable; the loops need AVX-512 F/DQ/BW/VL or AVX2+FMA.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    return loops::table_avx512();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return loops::table_avx2();
+  return loops::table_default();
+}
+
+const loops::Table& table() {
+  static const loops::Table& t = pick_table();
+  return t;
+}
+
+const loops::ActLoops& loops_of(Act act) {
+  return table().act[static_cast<int>(act)];
+}
+
+const char* fused_name(Act act) {
+  static const char* names[] = {"garbage::fused_identity",   "garbage::fused_relu",
+                                "garbage::fused_gelu",       "garbage::fused_silu",
+                                "garbage::fused_mish",       "garbage::fused_hardswish",
+                                "garbage::fused_hardsigmoid"};
+  return names[static_cast<int>(act)];
+}
+
+at::Tensor plain_activation(Act act, const at::Tensor& x) {
+  switch (act) {
+    case Act::identity:
+      return x;
+    case Act::relu:
+      return at::relu(x);
+    case Act::gelu:
+      return at::gelu(x);
+    case Act::silu:
+      return at::silu(x);
+    case Act::mish:
+      return at::mish(x);
+    case Act::hardswish:
+      return at::hardswish(x);
+    case Act::hardsigmoid:
+      return at::hardsigmoid(x);
+  }
+  return x;
+}
+
+/// Channels-last tensors run as rows of C channels; everything else as NCHW planes.
+bool is_rows_layout(const at::Tensor& x) {
+  return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+/// x as a dense tensor the loops can walk: itself when contiguous or channels-last.
+at::Tensor dense(const at::Tensor& x) {
+  if (x.is_contiguous() || is_rows_layout(x)) return x;
+  return x.contiguous();
+}
+
+/// `g` laid out like `like` (gradients may arrive in another layout than the input had).
+at::Tensor like_layout(const at::Tensor& g, const at::Tensor& like) {
+  if (is_rows_layout(like))
+    return g.is_contiguous(at::MemoryFormat::ChannelsLast)
+               ? g
+               : g.contiguous(at::MemoryFormat::ChannelsLast);
+  return g.contiguous();
+}
+
+constexpr int64_t kGrain = 32768;  // elements per parallel task
+
+class ActivationFn : public torch::autograd::Function<ActivationFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, int64_t kind) {
+    const Act act = static_cast<Act>(kind);
+    RECORD_FUNCTION(fused_name(act), std::vector<c10::IValue>());
+    const at::Tensor x = dense(input);
+    at::Tensor y = at::empty_like(x);
+    const auto fn = loops_of(act).forward;
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    at::parallel_for(0, x.numel(), kGrain,
+                     [&](int64_t begin, int64_t end) { fn(xp + begin, yp + begin, end - begin); });
+    ctx->save_for_backward({x});
+    ctx->saved_data["kind"] = kind;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const Act act = static_cast<Act>(ctx->saved_data["kind"].toInt());
+    RECORD_FUNCTION(fused_name(act), std::vector<c10::IValue>());
+    const at::Tensor x = ctx->get_saved_variables()[0];
+    const at::Tensor g = like_layout(grads[0], x);
+    at::Tensor dx = at::empty_like(x);
+    const auto fn = loops_of(act).backward;
+    const float* gp = g.data_ptr<float>();
+    const float* xp = x.data_ptr<float>();
+    float* dp = dx.data_ptr<float>();
+    at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      fn(gp + begin, xp + begin, dp + begin, end - begin);
+    });
+    return {dx, at::Tensor()};
+  }
+};
+
+/// [N, C, H, W] seen as NCHW planes or channels-last rows.
+struct Shape {
+  int64_t n, c, hw;
+  bool rows;
+  int64_t count() const { return n * hw; }  // values per channel
+};
+
+Shape shape_of(const at::Tensor& x) {
+  return {x.size(0), x.size(1), x.size(2) * x.size(3), is_rows_layout(x)};
+}
+
+/// Per-channel sums s1, s2 (doubles, [2, C]) of a plane or rows loop. Rows are summed in fixed
+/// chunks added up in order, so the result does not depend on the thread count.
+template <class PlaneFn, class RowsFn>
+std::vector<double> channel_sums(const Shape& s, PlaneFn plane, RowsFn rows) {
+  std::vector<double> out(2 * s.c, 0.0);
+  if (!s.rows) {
+    at::parallel_for(0, s.c, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t i = 0; i < s.n; ++i) plane(i * s.c + c, c, &out[c], &out[s.c + c]);
+    });
+    return out;
+  }
+  const int64_t total = s.count();
+  const int64_t chunk = std::max<int64_t>(1, 65536 / s.c);
+  const int64_t chunks = (total + chunk - 1) / chunk;
+  std::vector<double> partial(chunks * 2 * s.c, 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double* p = &partial[k * 2 * s.c];
+      rows(k * chunk, std::min(chunk, total - k * chunk), p, p + s.c);
+    }
+  });
+  for (int64_t k = 0; k < chunks; ++k)
+    for (int64_t j = 0; j < 2 * s.c; ++j) out[j] += partial[k * 2 * s.c + j];
+  return out;
+}
+
+/// Runs a plane loop over every (n, c) plane or a rows loop over row ranges, in parallel.
+template <class PlaneFn, class RowsFn>
+void for_each_run(const Shape& s, PlaneFn plane, RowsFn rows) {
+  if (!s.rows) {
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.hw));
+    at::parallel_for(0, s.n * s.c, grain, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) plane(p, p % s.c);
+    });
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(1, kGrain / s.c);
+  at::parallel_for(0, s.count(), grain, [&](int64_t r0, int64_t r1) { rows(r0, r1 - r0); });
+}
+
+std::vector<float> to_floats(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+/// BatchNorm's training step with the activation before (pre) or after it.
+class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& running_mean,
+                            const at::Tensor& running_var, double momentum, double eps,
+                            int64_t kind, bool pre) {
+    const Act act = static_cast<Act>(kind);
+    RECORD_FUNCTION(pre ? "garbage::fused_act_batchnorm" : "garbage::fused_batchnorm_act",
+                    std::vector<c10::IValue>());
+    const at::Tensor x = dense(input);
+    const Shape s = shape_of(x);
+    const loops::BnLoops& l = pre ? loops_of(act).pre : loops_of(act).post;
+    const float* xp = x.data_ptr<float>();
+
+    const auto sums = channel_sums(
+        s,
+        [&](int64_t plane, int64_t, double* a, double* b) {
+          l.stats_plane(xp + plane * s.hw, s.hw, a, b);
+        },
+        [&](int64_t r0, int64_t n, double* a, double* b) {
+          l.stats_rows(xp + r0 * s.c, n, s.c, a, b);
+        });
+
+    const double m = static_cast<double>(s.count());
+    const std::vector<float> w = to_floats(weight), b = to_floats(bias);
+    at::Tensor mean = at::empty({s.c}, at::kDouble), invstd = at::empty({s.c}, at::kDouble);
+    double* mp = mean.data_ptr<double>();
+    double* ip = invstd.data_ptr<double>();
+    std::vector<float> scale(s.c), shift(s.c);
+    {
+      at::NoGradGuard no_grad;
+      float* rm = running_mean.defined() ? running_mean.data_ptr<float>() : nullptr;
+      float* rv = running_var.defined() ? running_var.data_ptr<float>() : nullptr;
+      for (int64_t c = 0; c < s.c; ++c) {
+        mp[c] = sums[c] / m;
+        const double var = std::max(0.0, sums[s.c + c] / m - mp[c] * mp[c]);
+        ip[c] = 1.0 / std::sqrt(var + eps);
+        scale[c] = static_cast<float>(ip[c] * w[c]);
+        shift[c] = static_cast<float>(b[c] - mp[c] * ip[c] * w[c]);
+        // As torch: running = momentum * batch + (1 - momentum) * running, unbiased variance.
+        if (rm) rm[c] = static_cast<float>(momentum * mp[c] + (1 - momentum) * rm[c]);
+        if (rv) rv[c] = static_cast<float>(momentum * var * m / (m - 1) + (1 - momentum) * rv[c]);
+      }
+    }
+
+    at::Tensor y = at::empty_like(x);
+    float* yp = y.data_ptr<float>();
+    for_each_run(
+        s,
+        [&](int64_t plane, int64_t c) {
+          l.apply_plane(xp + plane * s.hw, yp + plane * s.hw, s.hw, scale[c], shift[c]);
+        },
+        [&](int64_t r0, int64_t n) {
+          l.apply_rows(xp + r0 * s.c, yp + r0 * s.c, n, s.c, scale.data(), shift.data());
+        });
+
+    ctx->save_for_backward({x, weight, bias, mean, invstd});
+    ctx->saved_data["kind"] = kind;
+    ctx->saved_data["pre"] = pre;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const Act act = static_cast<Act>(ctx->saved_data["kind"].toInt());
+    const bool pre = ctx->saved_data["pre"].toBool();
+    RECORD_FUNCTION(
+        pre ? "garbage::fused_act_batchnorm_backward" : "garbage::fused_batchnorm_act_backward",
+        std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor g = like_layout(grads[0], x);
+    const Shape s = shape_of(x);
+    const loops::BnLoops& l = pre ? loops_of(act).pre : loops_of(act).post;
+    const std::vector<float> w = to_floats(saved[1]), b = to_floats(saved[2]);
+    const double* mp = saved[3].data_ptr<double>();
+    const double* ip = saved[4].data_ptr<double>();
+    std::vector<float> scale(s.c), shift(s.c);
+    for (int64_t c = 0; c < s.c; ++c) {
+      scale[c] = static_cast<float>(ip[c] * w[c]);
+      shift[c] = static_cast<float>(b[c] - mp[c] * ip[c] * w[c]);
+    }
+    const float* xp = x.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+
+    const auto sums = channel_sums(
+        s,
+        [&](int64_t plane, int64_t c, double* a, double* bb) {
+          l.grad_sums_plane(gp + plane * s.hw, xp + plane * s.hw, s.hw, scale[c], shift[c], a, bb);
+        },
+        [&](int64_t r0, int64_t n, double* a, double* bb) {
+          l.grad_sums_rows(gp + r0 * s.c, xp + r0 * s.c, n, s.c, scale.data(), shift.data(), a, bb);
+        });
+
+    // d/du of the normalisation: w invstd (dz - mean(dz) - uhat mean(dz uhat)) = k1 dz + k2 u + k3
+    const double m = static_cast<double>(s.count());
+    at::Tensor grad_weight = at::empty({s.c}, at::kFloat);
+    at::Tensor grad_bias = at::empty({s.c}, at::kFloat);
+    std::vector<float> k1(s.c), k2(s.c), k3(s.c);
+    for (int64_t c = 0; c < s.c; ++c) {
+      const double sum_dz = sums[c];
+      const double sum_dz_uhat = ip[c] * (sums[s.c + c] - mp[c] * sum_dz);
+      grad_bias.data_ptr<float>()[c] = static_cast<float>(sum_dz);
+      grad_weight.data_ptr<float>()[c] = static_cast<float>(sum_dz_uhat);
+      const double wi = w[c] * ip[c];
+      k1[c] = static_cast<float>(wi);
+      k2[c] = static_cast<float>(-wi * ip[c] * sum_dz_uhat / m);
+      k3[c] = static_cast<float>(wi * (-sum_dz / m + ip[c] * mp[c] * sum_dz_uhat / m));
+    }
+
+    at::Tensor dx = at::empty_like(x);
+    float* dp = dx.data_ptr<float>();
+    for_each_run(
+        s,
+        [&](int64_t plane, int64_t c) {
+          const int64_t o = plane * s.hw;
+          l.grad_apply_plane(gp + o, xp + o, dp + o, s.hw, scale[c], shift[c], k1[c], k2[c], k3[c]);
+        },
+        [&](int64_t r0, int64_t n) {
+          const int64_t o = r0 * s.c;
+          l.grad_apply_rows(gp + o, xp + o, dp + o, n, s.c, scale.data(), shift.data(), k1.data(),
+                            k2.data(), k3.data());
+        });
+    return {dx,
+            grad_weight.to(saved[1].dtype()),
+            grad_bias.to(saved[2].dtype()),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+bool bn_supported(const at::Tensor& x, const BatchNormState& bn) {
+  return supports(x) && x.dim() == 4 && bn.weight.defined() && bn.bias.defined() &&
+         bn.weight.scalar_type() == at::kFloat && bn.bias.scalar_type() == at::kFloat &&
+         (!bn.running_mean.defined() || bn.running_mean.is_contiguous()) &&
+         (!bn.running_var.defined() || bn.running_var.is_contiguous()) &&
+         x.size(0) * x.size(2) * x.size(3) > 1;  // torch's error for one value per channel
+}
+
+at::Tensor plain_batchnorm(const at::Tensor& x, const BatchNormState& bn) {
+  return at::batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                        /*training=*/true, bn.momentum, bn.eps, /*cudnn_enabled=*/false);
+}
+
+}  // namespace
+
+bool enabled() {
+  return fused_on;
+}
+
+FusedScope::FusedScope(bool on) : previous_(fused_on) {
+  fused_on = on;
+}
+FusedScope::~FusedScope() {
+  fused_on = previous_;
+}
+
+const char* isa() {
+  return table().isa;
+}
+
+bool supports(const at::Tensor& x) {
+  return x.defined() && x.device().is_cpu() && x.scalar_type() == at::kFloat && !x.is_sparse() &&
+         x.numel() > 0;
+}
+
+at::Tensor activation(Act act, const at::Tensor& x) {
+  if (act == Act::identity) return x;
+  if (!supports(x)) return plain_activation(act, x);
+  return ActivationFn::apply(x, static_cast<int64_t>(act));
+}
+
+at::Tensor activation_batchnorm(Act act, const at::Tensor& x, const BatchNormState& bn) {
+  if (!bn_supported(x, bn)) return plain_batchnorm(plain_activation(act, x), bn);
+  return BatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
+                            bn.eps, static_cast<int64_t>(act), true);
+}
+
+at::Tensor batchnorm_activation(const at::Tensor& x, const BatchNormState& bn, Act act) {
+  if (!bn_supported(x, bn)) return plain_activation(act, plain_batchnorm(x, bn));
+  return BatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
+                            bn.eps, static_cast<int64_t>(act), false);
+}
+
+}  // namespace garbage::kernels
