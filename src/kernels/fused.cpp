@@ -312,6 +312,119 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
   }
 };
 
+/// Offsets of x's element (n, c, h, w) and of its NCHW / channels-last neighbours.
+struct Strides4 {
+  int64_t n, c, h, w;
+};
+
+Strides4 strides_of(const at::Tensor& t) {
+  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+
+/// 2x2 max-pooling (stride 2) with dropout; saves the winning window position per output
+/// (0..3, as uint8) and the dropout scale (mask / (1 - p)), not the input.
+class MaxPoolDropoutFn : public torch::autograd::Function<MaxPoolDropoutFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, double p) {
+    RECORD_FUNCTION("garbage::fused_maxpool2_dropout", std::vector<c10::IValue>());
+    const at::Tensor x = dense(input);
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    const int64_t ho = h / 2, wo = w / 2;
+    const auto format =
+        is_rows_layout(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    at::Tensor y = at::empty({n, c, ho, wo}, x.options().memory_format(format));
+    at::Tensor index =
+        at::empty({n, c, ho, wo}, x.options().dtype(at::kByte).memory_format(format));
+    // torch's dropout: contiguous noise, bernoulli_(1 - p), divided by (1 - p) in float.
+    at::Tensor noise;
+    if (p > 0) {
+      noise = at::empty({n, c, ho, wo}, x.options()).bernoulli_(1 - p);
+      noise.div_(1 - p);
+    }
+    const Strides4 xs = strides_of(x), ys = strides_of(y);
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    uint8_t* ip = index.data_ptr<uint8_t>();
+    const float* np = noise.defined() ? noise.data_ptr<float>() : nullptr;
+    const bool rows = format == at::MemoryFormat::ChannelsLast;
+    // Channels-last walks channels innermost (contiguous), NCHW walks output columns.
+    at::parallel_for(0, n * ho, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, c * wo)),
+                     [&](int64_t r0, int64_t r1) {
+                       for (int64_t r = r0; r < r1; ++r) {
+                         const int64_t b = r / ho, oh = r % ho;
+                         // outer/inner: (ow, ch) channels-last, (ch, ow) NCHW
+                         const int64_t outer = rows ? wo : c, inner = rows ? c : wo;
+                         for (int64_t a = 0; a < outer; ++a)
+                           for (int64_t e = 0; e < inner; ++e) {
+                             const int64_t ch = rows ? e : a, ow = rows ? a : e;
+                             const float* win =
+                                 xp + b * xs.n + ch * xs.c + 2 * oh * xs.h + 2 * ow * xs.w;
+                             // As torch: the first maximum wins, NaN propagates.
+                             const float cand[4] = {win[0], win[xs.w], win[xs.h], win[xs.h + xs.w]};
+                             float best = cand[0];
+                             uint8_t k = 0;
+                             for (uint8_t j = 1; j < 4; ++j)
+                               if (cand[j] > best || std::isnan(cand[j])) {
+                                 best = cand[j];
+                                 k = j;
+                               }
+                             const int64_t o = b * ys.n + ch * ys.c + oh * ys.h + ow * ys.w;
+                             yp[o] = np ? best * np[((b * c + ch) * ho + oh) * wo + ow] : best;
+                             ip[o] = k;
+                           }
+                       }
+                     });
+    ctx->save_for_backward({index, noise});
+    ctx->saved_data["h"] = h;
+    ctx->saved_data["w"] = w;
+    ctx->saved_data["rows"] = rows;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    RECORD_FUNCTION("garbage::fused_maxpool2_dropout_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& index = saved[0];
+    const at::Tensor& noise = saved[1];
+    const int64_t h = ctx->saved_data["h"].toInt(), w = ctx->saved_data["w"].toInt();
+    const bool rows = ctx->saved_data["rows"].toBool();
+    const auto format = rows ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    const at::Tensor g = grads[0].contiguous(format);
+    const int64_t n = index.size(0), c = index.size(1), ho = index.size(2), wo = index.size(3);
+    at::Tensor dx = at::empty({n, c, h, w}, g.options().memory_format(format));
+    const Strides4 ds = strides_of(dx), gs = strides_of(g);
+    const float* gp = g.data_ptr<float>();
+    const uint8_t* ip = index.data_ptr<uint8_t>();
+    const float* np = noise.defined() ? noise.data_ptr<float>() : nullptr;
+    float* dp = dx.data_ptr<float>();
+    // Every input gradient is written once: the window's winner gets the output's gradient,
+    // the rest (and a leftover odd row or column) get zero.
+    at::parallel_for(0, n * h, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, c * w)),
+                     [&](int64_t r0, int64_t r1) {
+                       for (int64_t r = r0; r < r1; ++r) {
+                         const int64_t b = r / h, ih = r % h, oh = ih / 2;
+                         const int64_t outer = rows ? w : c, inner = rows ? c : w;
+                         for (int64_t a = 0; a < outer; ++a)
+                           for (int64_t e = 0; e < inner; ++e) {
+                             const int64_t ch = rows ? e : a, iw = rows ? a : e;
+                             const int64_t ow = iw / 2;
+                             float v = 0.0f;
+                             if (oh < ho && ow < wo) {
+                               const int64_t o = b * gs.n + ch * gs.c + oh * gs.h + ow * gs.w;
+                               const int k = (ih % 2) * 2 + (iw % 2);
+                               if (ip[o] == k) {
+                                 v = gp[o];
+                                 if (np) v *= np[((b * c + ch) * ho + oh) * wo + ow];
+                               }
+                             }
+                             dp[b * ds.n + ch * ds.c + ih * ds.h + iw * ds.w] = v;
+                           }
+                       }
+                     });
+    return {dx, at::Tensor()};
+  }
+};
+
 bool bn_supported(const at::Tensor& x, const BatchNormState& bn) {
   return supports(x) && x.dim() == 4 && bn.weight.defined() && bn.bias.defined() &&
          bn.weight.scalar_type() == at::kFloat && bn.bias.scalar_type() == at::kFloat &&
@@ -357,6 +470,14 @@ at::Tensor activation_batchnorm(Act act, const at::Tensor& x, const BatchNormSta
   if (!bn_supported(x, bn)) return plain_batchnorm(plain_activation(act, x), bn);
   return BatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
                             bn.eps, static_cast<int64_t>(act), true);
+}
+
+at::Tensor maxpool2_dropout(const at::Tensor& x, double p) {
+  if (!supports(x) || x.dim() != 4 || x.size(2) < 2 || x.size(3) < 2 || p >= 1) {
+    at::Tensor y = at::max_pool2d(x, {2, 2}, {2, 2});
+    return p > 0 ? at::dropout(y, p, /*train=*/true) : y;
+  }
+  return MaxPoolDropoutFn::apply(x, p);
 }
 
 at::Tensor batchnorm_activation(const at::Tensor& x, const BatchNormState& bn, Act act) {

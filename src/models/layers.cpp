@@ -136,6 +136,19 @@ torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
   return kernels::activation_batchnorm(*act, x, batchnorm_state(bn));
 }
 
+namespace {
+
+/// 2x2 windows, stride 2, no padding, dilation 1, floor: what the fused max-pool covers.
+bool is_plain_pool2(const torch::nn::MaxPool2dImpl& pool) {
+  const auto& o = pool.options;
+  const auto& s = *o.stride();
+  return (*o.kernel_size())[0] == 2 && (*o.kernel_size())[1] == 2 && s[0] == 2 && s[1] == 2 &&
+         (*o.padding())[0] == 0 && (*o.padding())[1] == 0 && (*o.dilation())[0] == 1 &&
+         (*o.dilation())[1] == 1 && !o.ceil_mode();
+}
+
+}  // namespace
+
 size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch::Tensor& x) {
   auto* next_act = next ? dynamic_cast<ActivationImpl*>(next) : nullptr;
   auto* next_bn = next ? dynamic_cast<torch::nn::BatchNorm2dImpl*>(next) : nullptr;
@@ -147,6 +160,14 @@ size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch
     }
     x = batchnorm_activate(*bn, x, ActivationKind::identity);
     return 1;
+  }
+  if (auto* pool = dynamic_cast<torch::nn::MaxPool2dImpl*>(&first)) {
+    if (!is_plain_pool2(*pool) || !fuse_activation(x) || x.dim() != 4) return 0;
+    auto* dropout = next ? dynamic_cast<torch::nn::DropoutImpl*>(next) : nullptr;
+    if (dropout && dropout->options.inplace()) dropout = nullptr;
+    const double p = dropout && dropout->is_training() ? dropout->options.p() : 0.0;
+    x = kernels::maxpool2_dropout(x, p);
+    return dropout ? 2 : 1;
   }
   auto* act = dynamic_cast<ActivationImpl*>(&first);
   if (act && next_bn && fuses_batchnorm(*next_bn) && x.dim() == 4 && fused_kind(act->kind())) {

@@ -177,3 +177,32 @@ TEST(FusedBatchNorm, ScopeSwitchesPerThreadAndRestores) {
   EXPECT_TRUE(std::string(k::isa()) == "avx512" || std::string(k::isa()) == "avx2" ||
               std::string(k::isa()) == "default");
 }
+
+TEST(FusedMaxPoolDropout, EqualsMaxPoolThenDropoutBitForBit) {
+  const Layout layouts[] = {{{2, 3, 8, 8}, false}, {{2, 5, 7, 9}, true}, {{3, 16, 6, 10}, true},
+                            {{1, 4, 9, 7}, false}};
+  for (double p : {0.0, 0.3})
+    for (const auto& layout : layouts)
+      for (bool ties : {false, true}) {
+        const std::string what = c10::str(layout.shape) +
+                                 (layout.channels_last ? " channels-last" : "") + " p " +
+                                 std::to_string(p) + (ties ? " with ties" : "");
+        torch::manual_seed(4);
+        auto x = ties ? torch::randint(0, 3, layout.shape).to(torch::kFloat)
+                      : torch::randn(layout.shape);
+        if (layout.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+        torch::manual_seed(9);
+        auto y1 = k::maxpool2_dropout(x1, p);
+        torch::manual_seed(9);
+        auto y2 = torch::max_pool2d(x2, {2, 2}, {2, 2});
+        if (p > 0) y2 = torch::dropout(y2, p, true);
+        EXPECT_TRUE(torch::equal(y1, y2)) << what;
+        if (layout.channels_last)
+          EXPECT_TRUE(y1.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+        auto grad = torch::randn(y2.sizes());
+        y1.backward(grad);
+        y2.backward(grad);
+        EXPECT_TRUE(torch::equal(x1.grad(), x2.grad())) << what;
+      }
+}

@@ -33,8 +33,9 @@ torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
 bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn);
 
 /// Runs `first` (and `next`, may be null) on `x` as one fused kernel when they are
-/// BatchNorm2d + Activation, Activation + BatchNorm2d or a lone BatchNorm2d and fusing is on
-/// (fuses_batchnorm). Returns the number of layers consumed: 0 leaves `x` alone.
+/// BatchNorm2d + Activation, Activation + BatchNorm2d or a lone BatchNorm2d (fuses_batchnorm),
+/// or a 2x2 MaxPool2d with an optional Dropout after it, and fusing is on. Returns the number
+/// of layers consumed: 0 leaves `x` alone.
 size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch::Tensor& x);
 
 /// While alive, ReLU-like activations (all but sigmoid and identity) run on this thread pass
