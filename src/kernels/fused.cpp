@@ -425,6 +425,38 @@ class MaxPoolDropoutFn : public torch::autograd::Function<MaxPoolDropoutFn> {
   }
 };
 
+class AddReluFn : public torch::autograd::Function<AddReluFn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b) {
+    RECORD_FUNCTION("garbage::fused_add_relu", std::vector<c10::IValue>());
+    at::Tensor y = at::empty_like(a);
+    const float* ap = a.data_ptr<float>();
+    const float* bp = b.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    at::parallel_for(0, a.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const float s = ap[i] + bp[i];
+        yp[i] = s < 0.0f ? 0.0f : s;
+      }
+    });
+    ctx->save_for_backward({y});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    RECORD_FUNCTION("garbage::fused_add_relu_backward", std::vector<c10::IValue>());
+    const at::Tensor y = ctx->get_saved_variables()[0];
+    const at::Tensor g = like_layout(grads[0], y);
+    at::Tensor d = at::empty_like(y);
+    const float* yp = y.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* dp = d.data_ptr<float>();
+    at::parallel_for(0, y.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dp[i] = yp[i] > 0.0f ? gp[i] : 0.0f;
+    });
+    return {d, d};
+  }
+};
+
 bool bn_supported(const at::Tensor& x, const BatchNormState& bn) {
   return supports(x) && x.dim() == 4 && bn.weight.defined() && bn.bias.defined() &&
          bn.weight.scalar_type() == at::kFloat && bn.bias.scalar_type() == at::kFloat &&
@@ -470,6 +502,13 @@ at::Tensor activation_batchnorm(Act act, const at::Tensor& x, const BatchNormSta
   if (!bn_supported(x, bn)) return plain_batchnorm(plain_activation(act, x), bn);
   return BatchNormFn::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum,
                             bn.eps, static_cast<int64_t>(act), true);
+}
+
+at::Tensor add_relu(const at::Tensor& a, const at::Tensor& b) {
+  const bool same_layout = supports(a) && supports(b) && a.sizes() == b.sizes() &&
+                           a.strides() == b.strides() && (a.is_contiguous() || is_rows_layout(a));
+  if (!same_layout) return at::relu(a + b);
+  return AddReluFn::apply(a, b);
 }
 
 at::Tensor maxpool2_dropout(const at::Tensor& x, double p) {

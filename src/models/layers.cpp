@@ -91,6 +91,12 @@ torch::Tensor activate(ActivationKind kind, const torch::Tensor& x) {
   return y;
 }
 
+torch::Tensor add_rectify(const torch::Tensor& a, const torch::Tensor& b) {
+  if (!guided_backprop && (fuse_activation(a) || fuse_activation(b)))
+    return kernels::add_relu(a, b);
+  return activate(ActivationKind::relu, a + b);
+}
+
 bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn) {
   return kernels::enabled() && !guided_backprop && bn.is_training() && bn.options.affine() &&
          torch::GradMode::is_enabled();

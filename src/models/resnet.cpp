@@ -200,7 +200,7 @@ class BlockImpl : public nn::Module, public GraphEmitter, public PassRunner {
       y = pass.step("cbam", *cbam, y,
                     [&](const torch::Tensor& v) { return cbam->forward(v, pass); });
     const torch::Tensor identity = downsample ? pass.sequential(*downsample, x, "downsample") : x;
-    return rectify(y + identity);
+    return add_rectify(y, identity);
   }
 
   Value emit(GraphBuilder& g, const Value& x, const std::string& p) override {

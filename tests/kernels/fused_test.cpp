@@ -179,8 +179,8 @@ TEST(FusedBatchNorm, ScopeSwitchesPerThreadAndRestores) {
 }
 
 TEST(FusedMaxPoolDropout, EqualsMaxPoolThenDropoutBitForBit) {
-  const Layout layouts[] = {{{2, 3, 8, 8}, false}, {{2, 5, 7, 9}, true}, {{3, 16, 6, 10}, true},
-                            {{1, 4, 9, 7}, false}};
+  const Layout layouts[] = {
+      {{2, 3, 8, 8}, false}, {{2, 5, 7, 9}, true}, {{3, 16, 6, 10}, true}, {{1, 4, 9, 7}, false}};
   for (double p : {0.0, 0.3})
     for (const auto& layout : layouts)
       for (bool ties : {false, true}) {
@@ -205,4 +205,21 @@ TEST(FusedMaxPoolDropout, EqualsMaxPoolThenDropoutBitForBit) {
         y2.backward(grad);
         EXPECT_TRUE(torch::equal(x1.grad(), x2.grad())) << what;
       }
+}
+
+TEST(FusedAddRelu, MatchesReluOfTheSumForBothInputs) {
+  for (const auto& layout : kLayouts) {
+    torch::manual_seed(6);
+    auto a = input(layout.shape, layout.channels_last),
+         b = input(layout.shape, layout.channels_last);
+    auto a1 = a.clone().requires_grad_(true), b1 = b.clone().requires_grad_(true);
+    auto a2 = a.clone().requires_grad_(true), b2 = b.clone().requires_grad_(true);
+    auto y1 = k::add_relu(a1, b1), y2 = torch::relu(a2 + b2);
+    EXPECT_TRUE(torch::equal(y1, y2)) << c10::str(layout.shape);
+    auto grad = torch::randn(layout.shape);
+    y1.backward(grad);
+    y2.backward(grad);
+    EXPECT_TRUE(torch::equal(a1.grad(), a2.grad())) << c10::str(layout.shape);
+    EXPECT_TRUE(torch::equal(b1.grad(), b2.grad())) << c10::str(layout.shape);
+  }
 }

@@ -48,6 +48,9 @@ at::Tensor activation_batchnorm(Act act, const at::Tensor& x, const BatchNormSta
 /// Training-mode act(batch_norm(x)) on [N, C, H, W]; Act::identity is a plain BatchNorm.
 at::Tensor batchnorm_activation(const at::Tensor& x, const BatchNormState& bn, Act act);
 
+/// relu(a + b) (a residual block's end) in one pass; backward passes grad * (out > 0) to both.
+at::Tensor add_relu(const at::Tensor& a, const at::Tensor& b);
+
 /// Training-mode dropout(max_pool2d(x, 2), p) on [N, C, H, W] (2x2 windows, stride 2): one
 /// pass forward, one backward that writes every input gradient (no zero-fill + scatter). The
 /// dropout mask is drawn exactly as torch's dropout draws it, so results equal the plain ops.

@@ -29,6 +29,9 @@ torch::Tensor batchnorm_activate(torch::nn::BatchNorm2dImpl& bn, const torch::Te
 /// `kind` then BatchNorm (SimpleCNN's order), fused likewise.
 torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
                                  torch::nn::BatchNorm2dImpl& bn);
+/// activate(relu, a + b), one fused pass in training with the fused kernels on.
+torch::Tensor add_rectify(const torch::Tensor& a, const torch::Tensor& b);
+
 /// Whether batchnorm_activate / activate_batchnorm would fuse for `bn` now.
 bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn);
 
