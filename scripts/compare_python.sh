@@ -8,7 +8,8 @@
 # Usage: scripts/compare_python.sh [BATCHES] [THREADS] [MODEL...]
 #   (default 20 batches, all cores, simple_cnn). GARBAGE_BIN picks the binary (default
 #   build/garbage); GARBAGE_SET adds --set options to every garbage run, e.g.
-#   GARBAGE_SET="train.fused_kernels=false".
+#   GARBAGE_SET="train.fused_kernels=false". GARBAGE_BASELINE=BINARY also times that binary (a
+#   build before a change, without GARBAGE_SET) in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=${1:-20}
@@ -39,20 +40,35 @@ peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
     --batches "$batches" --threads "$threads" "${@:4}" | tee /dev/stderr | awk '/^IMG_PER_S/ { print $2 }'
 }
 
-summary=()
-for model in "${models[@]}"; do
+garbage_run() {  # BINARY RUN_NAME MODEL [--set ...] -> img/s
+  local binary=$1 run=$2 model=$3
+  shift 3
   read -r config img batch rest <<<"$(model_args "$model")"
   # a subset so that one epoch is about BATCHES batches
   subset=$(awk -v b="$batches" -v n="$batch" 'BEGIN { s = b * n / 1768; if (s > 1) s = 1; printf "%.4f", s }')
   # shellcheck disable=SC2086
-  "$bin" -q train --config "$config" --data "$data" --out "$out/$model" \
+  "$binary" -q train --config "$config" --data "$data" --out "$out/$run" \
     --set train.epochs=1 --set train.test_at_end=false --set data.subset="$subset" \
-    --set threads="$threads" --set train.batch_size="$batch" $rest "${extra[@]}"
-  native=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/$model/summary.json")
+    --set threads="$threads" --set train.batch_size="$batch" $rest "$@" >&2
+  /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/$run/summary.json"
+}
+
+ratio() { awk -v g="$1" -v a="$2" -v b="$3" 'BEGIN { p = a > b ? a : b; printf "%.2f", g / p }'; }
+
+summary=()
+for model in "${models[@]}"; do
+  read -r config img batch rest <<<"$(model_args "$model")"
+  native=$(garbage_run "$bin" "$model" "$model" "${extra[@]}")
   echo "garbage $model: $native img/s (batch $batch, $img px, $threads threads)"
+  if [[ -n ${GARBAGE_BASELINE:-} ]]; then
+    baseline=$(garbage_run "$GARBAGE_BASELINE" "$model-baseline" "$model")
+    echo "baseline $model: $baseline img/s"
+  fi
   nchw=$(peer "$model" "$img" "$batch")
   cl=$(peer "$model" "$img" "$batch" --channels-last)
-  ratio=$(awk -v g="$native" -v a="$nchw" -v b="$cl" 'BEGIN { p = a > b ? a : b; printf "%.2f", g / p }')
-  summary+=("$model: garbage $native img/s, peer NCHW $nchw / channels-last $cl img/s: ${ratio}x")
+  summary+=("$model: garbage $native img/s, peer NCHW $nchw / channels-last $cl img/s: $(ratio "$native" "$nchw" "$cl")x")
+  if [[ -n ${GARBAGE_BASELINE:-} ]]; then
+    summary+=("$model: baseline $baseline img/s: $(ratio "$baseline" "$nchw" "$cl")x")
+  fi
 done
 printf '%s\n' "${summary[@]}"
