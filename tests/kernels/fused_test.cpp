@@ -198,8 +198,9 @@ TEST(FusedMaxPoolDropout, EqualsMaxPoolThenDropoutBitForBit) {
         auto y2 = torch::max_pool2d(x2, {2, 2}, {2, 2});
         if (p > 0) y2 = torch::dropout(y2, p, true);
         EXPECT_TRUE(torch::equal(y1, y2)) << what;
-        if (layout.channels_last)
+        if (layout.channels_last) {
           EXPECT_TRUE(y1.is_contiguous(torch::MemoryFormat::ChannelsLast)) << what;
+        }
         auto grad = torch::randn(y2.sizes());
         y1.backward(grad);
         y2.backward(grad);
