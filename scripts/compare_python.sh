@@ -36,8 +36,11 @@ model_args() {
 }
 
 peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
-  /usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" --batch "$3" \
-    --batches "$batches" --threads "$threads" "${@:4}" | tee /dev/stderr | awk '/^IMG_PER_S/ { print $2 }'
+  local report
+  report=$(/usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" \
+    --batch "$3" --batches "$batches" --threads "$threads" "${@:4}")
+  echo "$report" >&2  # (not tee /dev/stderr: that truncates a log file stderr points to)
+  awk '/^IMG_PER_S/ { print $2 }' <<<"$report"
 }
 
 garbage_run() {  # BINARY RUN_NAME MODEL [--set ...] -> img/s
