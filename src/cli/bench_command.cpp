@@ -31,9 +31,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--img", r.img_size, "image side in px (default: the model's input size)")
       ->check(CLI::PositiveNumber);
   add_threads_option(*cmd, r.threads);
-  cmd->add_option("--device", r.device, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
+  add_device_option(*cmd, r.model.device);
   cmd->add_flag("--channels-last,!--no-channels-last", r.channels_last,
                 "NHWC memory layout for weights and input (default on)");
   cmd->add_flag("--half", r.half, "float16 model and input (cuda only)");

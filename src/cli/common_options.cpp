@@ -32,6 +32,11 @@ CLI::Option* add_threads_option(CLI::App& cmd, int& threads) {
       ->check(CLI::NonNegativeNumber);
 }
 
+CLI::Option* add_device_option(CLI::App& cmd, std::string& device) {
+  return cmd.add_option("--device", device, "cpu, cuda, cuda:N or auto (cuda when available)")
+      ->capture_default_str();
+}
+
 CLI::Option* add_json_flag(CLI::App& cmd, bool& json, const std::string& help) {
   return cmd.add_flag("--json", json, help);
 }

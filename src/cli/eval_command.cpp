@@ -31,6 +31,7 @@ void add_eval_command(CLI::App& app) {
 one output per class.)",
        kModelSourceHelp});
   add_model_source_options(*cmd, opts->source, /*weights_required=*/true);
+  add_device_option(*cmd, opts->source.device);
   cmd->add_option("-s,--split", opts->split, "split to score")
       ->check(CLI::IsMember({"train", "val", "test"}));
   add_data_option(*cmd, opts->data, "data root (default: the checkpoint's, $GARBAGE_DATA)");

@@ -34,6 +34,7 @@ others are still classified; the exit code is then 4. With --model the labels ar
 the data set (--data, else the default data root) when it has as many as the head.)",
        kModelSourceHelp});
   add_model_source_options(*cmd, opts->source, /*weights_required=*/false);
+  add_device_option(*cmd, opts->source.device);
   cmd->add_option("paths", opts->paths, "image files and folders")->required();
   cmd->add_option("--top-k", opts->predict.top_k, "labels to report per file")
       ->capture_default_str()

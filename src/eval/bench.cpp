@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include "garbage/core/device.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/core/runtime.hpp"
@@ -36,11 +37,7 @@ std::pair<double, double> median_and_p90(std::vector<double> samples) {
 
 void validate_bench_request(const BenchRequest& r) {
   r.model.validate("bench");
-  if (r.device != "cpu" && r.device != "cuda")
-    throw ConfigError("bench: --device must be cpu or cuda, got \"" + r.device + "\"");
-  if (r.device == "cuda" && !torch::cuda::is_available())
-    throw ConfigError("bench: --device cuda: CUDA is not available in this build/machine");
-  if (r.half && r.device != "cuda")
+  if (r.half && resolve_device(r.model.device, "--device").is_cpu())
     throw ConfigError(
         "bench: --half needs --device cuda (float16 convolutions are not supported on CPU)");
   if (r.batch_sizes.empty()) throw ConfigError("bench: --batch: give at least one batch size");
@@ -60,13 +57,13 @@ BenchReport run_bench(const BenchRequest& request) {
   auto& model = *loaded.model;
   report.model = loaded.model_name();
   report.source = loaded.source;
-  report.device = request.device;
+  const torch::Device device = resolve_device(request.model.device, "--device");
+  const bool cuda = device.is_cuda();
+  report.device = device.str();
   report.img_size = request.img_size > 0 ? request.img_size : loaded.input_size();
   report.channels_last = request.channels_last;
   report.half = request.half;
 
-  const bool cuda = request.device == "cuda";
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   const auto dtype = request.half ? torch::kHalf : torch::kFloat32;
   model.to(device, dtype);
   if (request.channels_last) models::convert_to_channels_last(model);

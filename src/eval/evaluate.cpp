@@ -28,15 +28,17 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   std::optional<ProgressBar> bar;
   if (!progress_label.empty()) bar.emplace(loader.batches_per_epoch(), progress_label, "batch");
   loader.start_epoch(0);
+  const auto device = models::device_of(model);
   int64_t done = 0;
   while (auto batch = loader.next()) {
-    auto logits = model.forward(batch->images);
-    if (observer) observer(batch->images, logits);
+    auto images = batch->images.to(device);
+    auto logits = model.forward(images);
+    if (observer) observer(images, logits);
     loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch->labels,
+                    logits, batch->labels.to(device),
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
-    auto pred = logits.argmax(1).contiguous();
+    auto pred = logits.argmax(1).cpu().contiguous();
     auto labels = batch->labels.contiguous();
     out.predictions.insert(out.predictions.end(), pred.data_ptr<int64_t>(),
                            pred.data_ptr<int64_t>() + pred.numel());
@@ -87,7 +89,7 @@ class TensorSaver {
  private:
   static void append(std::ofstream& out, const torch::Tensor& t) {
     // Channels-last batches are written in NCHW order, the layout ONNX models take.
-    auto c = t.to(torch::kFloat32).contiguous(torch::MemoryFormat::Contiguous);
+    auto c = t.to(torch::kCPU, torch::kFloat32).contiguous(torch::MemoryFormat::Contiguous);
     out.write(static_cast<const char*>(c.data_ptr()), c.numel() * sizeof(float));
   }
   std::filesystem::path dir_;

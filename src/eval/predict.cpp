@@ -127,7 +127,8 @@ std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
       rows.push_back(begin + i);
     }
     if (!ok.empty()) {
-      auto probs = torch::softmax(model.model->forward(torch::stack(ok)), 1).to(torch::kFloat64);
+      auto input = torch::stack(ok).to(models::device_of(*model.model));
+      auto probs = torch::softmax(model.model->forward(input), 1).to(torch::kCPU, torch::kFloat64);
       for (size_t r = 0; r < rows.size(); ++r)
         out[rows[r]].top = top_labels(probs[static_cast<int64_t>(r)], k, model.class_names);
     }

@@ -10,11 +10,14 @@ namespace {
 
 constexpr const char* kMetaKey = "garbage_meta";
 
-torch::serialize::InputArchive open_archive(const std::filesystem::path& path) {
+/// Tensors land on `device` whatever device wrote them, so a checkpoint from a GPU run loads on a
+/// CPU-only machine.
+torch::serialize::InputArchive open_archive(const std::filesystem::path& path,
+                                            torch::Device device = torch::kCPU) {
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": checkpoint not found");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path.string());
+    archive.load_from(path.string(), device);
   } catch (const c10::Error& e) {
     throw Error(path.string() + ": not a readable checkpoint (" + e.what_without_backtrace() + ")");
   }
@@ -101,8 +104,9 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   return loaded;
 }
 
-void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer) {
-  auto archive = open_archive(path);
+void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer,
+                          torch::Device device) {
+  auto archive = open_archive(path, device);
   with_context(path, "cannot restore optimizer state", [&] {
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);

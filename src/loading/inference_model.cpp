@@ -1,4 +1,5 @@
 #include "garbage/loading/inference_model.hpp"
+#include "garbage/core/device.hpp"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -53,6 +54,7 @@ InferenceModel load_inference_model(const ModelSource& source) {
   }
   out.transform = config::transform_from_document(out.document);
   out.transform.augment.enabled = false;
+  out.model->to(resolve_device(source.device, "--device"));
   out.model->eval();
   return out;
 }

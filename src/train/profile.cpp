@@ -1,6 +1,7 @@
 #include "garbage/train/profile.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include <fmt/format.h>
@@ -76,6 +77,47 @@ std::string format_operator_table(const std::vector<OperatorTime>& ops, int64_t 
     out += fmt::format("  {:<44} {:9.2f} ms/step {:6.1f} % {:6.0f} calls/step\n", ops[i].name,
                        ops[i].self_ms / n, total > 0 ? 100.0 * ops[i].self_ms / total : 0.0,
                        static_cast<double>(ops[i].calls) / n);
+  return out;
+}
+
+namespace {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+StepProfiler::StepProfiler(bool enabled, bool profile_operators)
+    : enabled_(enabled), profile_operators_(enabled && profile_operators), last_(now_seconds()) {}
+
+void StepProfiler::mark(Phase phase) {
+  if (!enabled_) return;
+  const double now = now_seconds();
+  const double seconds = now - last_;
+  last_ = now;
+  if (phase == Phase::data && profile_operators_ && step_ == kFirstProfiledStep) operators_.start();
+  if (step_ > 0) {
+    double* slot[] = {&times_.data, &times_.forward, &times_.backward, &times_.optimizer,
+                      &times_.other};
+    *slot[static_cast<int>(phase)] += seconds;
+  }
+  if (phase == Phase::optimizer && operators_.running() &&
+      step_ == kFirstProfiledStep + kProfiledSteps - 1) {
+    operator_times_ = operators_.stop();
+    profiled_steps_ = kProfiledSteps;
+  }
+  if (phase == Phase::other) {
+    if (step_ > 0) ++times_.steps;
+    ++step_;
+  }
+}
+
+std::string StepProfiler::report() {
+  if (operators_.running()) {  // an epoch shorter than the profiled window
+    operator_times_ = operators_.stop();
+    profiled_steps_ = std::max<int64_t>(1, step_ - kFirstProfiledStep);
+  }
+  std::string out = format_step_breakdown(times_);
+  if (!operator_times_.empty()) out += format_operator_table(operator_times_, profiled_steps_);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "garbage/core/device.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/interrupt.hpp"
 #include "garbage/core/json_io.hpp"
@@ -24,8 +25,8 @@
 #include "garbage/report/plots.hpp"
 #include "garbage/train/collective.hpp"
 #include "garbage/train/optimizer.hpp"
-#include "garbage/train/tensorboard_log.hpp"
 #include "garbage/train/profile.hpp"
+#include "garbage/train/tensorboard_log.hpp"
 
 namespace garbage::train {
 namespace fs = std::filesystem;
@@ -249,6 +250,9 @@ class Trainer {
     // A resumed run restores every weight from last.pt; the pretrained file is not needed.
     if (!req_.resume) models::apply_weights_config(*model_, model_cfg);
     if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
+    device_ = resolve_device(cfg_.device, "train.device");
+    model_->to(device_);
+    if (!device_.is_cpu()) spdlog::info("training on {}", device_.str());
     std::vector<ParamGroup> groups;
     for (auto& g : model_->parameter_groups()) {
       if (g.params.empty()) continue;
@@ -282,7 +286,7 @@ class Trainer {
     for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
     auto src_buffers = loaded.model->named_buffers();
     for (auto& b : model_->named_buffers()) b.value().copy_(src_buffers[b.key()]);
-    loading::load_optimizer_state(ckpt, *optimizer_->optimizer);
+    loading::load_optimizer_state(ckpt, *optimizer_->optimizer, device_);
     state_ = LoopState::from_json(loaded.state.meta.at("loop"));
     resume_rng_ = loaded.state.rng_state;
     if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
@@ -337,31 +341,21 @@ class Trainer {
     kernels::FusedScope fused(cfg_.fused_kernels);
     // --profile: phase times of every step but the first (warm-up), and in the first epoch
     // libtorch's operator profile of a few steps after it.
-    StepTimes times;
-    OperatorProfiler operators;
-    std::vector<OperatorTime> operator_times;
-    int64_t profiled_steps = 0, steps_this_epoch = 0;
-    const bool profile_operators = req_.profile && state_.history.empty();
-    constexpr int64_t kFirstProfiledStep = 2, kProfiledSteps = 5;
+    using Phase = StepProfiler::Phase;
+    StepProfiler profiler(req_.profile, state_.history.empty());
     auto started = Clock::now();
-    auto step_started = Clock::now();
     while (auto batch = train_loader_->next()) {
-      const int64_t step_index = steps_this_epoch++;
-      const auto t_data = Clock::now();
-      if (profile_operators && step_index == kFirstProfiledStep) operators.start();
+      profiler.mark(Phase::data);
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
-      auto logits = model_->forward(batch->images);
-      auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, loss_options);
-      const auto t_forward = Clock::now();
+      auto images = batch->images.to(device_), labels = batch->labels.to(device_);
+      auto logits = model_->forward(images);
+      auto loss = torch::nn::functional::cross_entropy(logits, labels, loss_options);
+      profiler.mark(Phase::forward);
       loss.backward();
       collective_->average_gradients(params);
-      const auto t_backward = Clock::now();
+      profiler.mark(Phase::backward);
       optimizer_->optimizer->step();
-      const auto t_optimizer = Clock::now();
-      if (operators.running() && step_index == kFirstProfiledStep + kProfiledSteps - 1) {
-        operator_times = operators.stop();
-        profiled_steps = kProfiledSteps;
-      }
+      profiler.mark(Phase::optimizer);
 
       double batch_loss = loss.item<double>();
       if (!std::isfinite(batch_loss))
@@ -369,7 +363,7 @@ class Trainer {
                                 state_.epoch + 1, state_.step + 1));
       int64_t n = batch->labels.size(0);
       state_.loss_sum += batch_loss * n;
-      state_.correct += logits.argmax(1).eq(batch->labels).sum().item<int64_t>();
+      state_.correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
       state_.seen += n;
       ++state_.step;
       if (tb_)
@@ -378,19 +372,7 @@ class Trainer {
       if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
       bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
                                           static_cast<double>(state_.correct) / state_.seen));
-      const auto t_end = Clock::now();
-      if (step_index > 0) {
-        auto secs = [](Clock::time_point a, Clock::time_point b) {
-          return std::chrono::duration<double>(b - a).count();
-        };
-        times.data += secs(step_started, t_data);
-        times.forward += secs(t_data, t_forward);
-        times.backward += secs(t_forward, t_backward);
-        times.optimizer += secs(t_backward, t_optimizer);
-        times.other += secs(t_optimizer, t_end);
-        ++times.steps;
-      }
-      step_started = t_end;
+      profiler.mark(Phase::other);
       if (stop_requested()) {
         state_.train_seconds += seconds_since(started);
         save("last.pt");
@@ -400,15 +382,9 @@ class Trainer {
     }
     state_.train_seconds += seconds_since(started);
     bar.finish(fmt::format("loss {:.4f}", state_.seen ? state_.loss_sum / state_.seen : 0.0));
-    if (operators.running()) {  // an epoch shorter than the profiled window
-      operator_times = operators.stop();
-      profiled_steps = std::max<int64_t>(1, steps_this_epoch - kFirstProfiledStep);
-    }
     if (req_.profile) {
       spdlog::info("epoch {} (fused kernels {}, {} loops): {}", state_.epoch + 1,
-                   cfg_.fused_kernels ? "on" : "off", kernels::isa(), format_step_breakdown(times));
-      if (!operator_times.empty())
-        spdlog::info("{}", format_operator_table(operator_times, profiled_steps));
+                   cfg_.fused_kernels ? "on" : "off", kernels::isa(), profiler.report());
     }
   }
 
@@ -545,6 +521,7 @@ class Trainer {
   std::vector<std::string> class_names_;
   std::unique_ptr<data::BatchLoader> train_loader_, val_loader_;
   models::ModelPtr model_;
+  torch::Device device_{torch::kCPU};  ///< train.device, resolved
   std::unique_ptr<OptimizerWithGroups> optimizer_;
   LoopState state_;
   torch::Tensor resume_rng_;

@@ -106,8 +106,12 @@ TEST_F(ExplainBenchCli, BenchJsonHasOneRowPerBatchSize) {
 TEST(BenchCli, UnavailableDeviceAndCpuHalfAreUsageErrors) {
   auto cuda = run_garbage("bench --model mobilenet_v3_small --device cuda");
   EXPECT_EQ(cuda.code, 2) << cuda.output;
-  EXPECT_NE(cuda.output.find("CUDA is not available in this build/machine"), std::string::npos)
+  EXPECT_NE(cuda.output.find("--device: \"cuda\": CUDA is not available"), std::string::npos)
       << cuda.output;
+  auto unknown = run_garbage("bench --model mobilenet_v3_small --device gpu");
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("expected cpu, cuda, cuda:N or auto"), std::string::npos)
+      << unknown.output;
   auto half = run_garbage("bench --model mobilenet_v3_small --half");
   EXPECT_EQ(half.code, 2) << half.output;
   EXPECT_NE(half.output.find("--half needs --device cuda"), std::string::npos) << half.output;

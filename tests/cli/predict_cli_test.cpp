@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include "../support/checkpoint_fixture.hpp"
 #include "../support/run_cli.hpp"
@@ -27,6 +28,15 @@ class PredictCli : public ::testing::Test {
   }
   TempDir dir_{"predict-cli"};
 };
+
+TEST_F(PredictCli, DeviceAutoRunsOnTheCpuAndAnAbsentGpuIsAUsageError) {
+  auto on_auto = run_garbage(predict((dir_ / "photos" / "class_1").string() + " --device auto"));
+  EXPECT_EQ(on_auto.code, 0) << on_auto.output;
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
+  auto cuda = run_garbage(predict((dir_ / "photos").string() + " --device cuda:0"));
+  EXPECT_EQ(cuda.code, 2) << cuda.output;
+  EXPECT_NE(cuda.output.find("CUDA is not available"), std::string::npos) << cuda.output;
+}
 
 TEST_F(PredictCli, JsonListsEveryFileAndExitsWith4ForTheCorruptOne) {
   auto r = run_garbage(predict((dir_ / "photos").string() + " --json --top-k 2 --batch 4"),

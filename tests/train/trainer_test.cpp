@@ -143,3 +143,18 @@ TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
     EXPECT_NEAR(fused[i], plain[i], 1e-3 * std::max(1.0, std::abs(plain[i]))) << "step " << i;
   EXPECT_LT(fused.back(), fused.front());
 }
+
+TEST_F(TrainerTest, AnAbsentTrainingDeviceFailsBeforeTheFirstStep) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
+  auto r = request("cuda", 1);
+  r.config.device = "cuda";
+  int steps = 0;
+  r.hooks.on_step = [&](int64_t, int64_t, double) { ++steps; };
+  try {
+    run_training(r);
+    ADD_FAILURE() << "train.device cuda ran on a machine without CUDA";
+  } catch (const garbage::ConfigError& e) {
+    EXPECT_EQ(e.path(), "train.device") << e.what();
+  }
+  EXPECT_EQ(steps, 0);
+}

@@ -24,6 +24,9 @@ extern const char* const kModelSourceHelp;
 
 /// --threads N (0: all cores).
 CLI::Option* add_threads_option(CLI::App& cmd, int& threads);
+
+/// --device cpu|cuda|cuda:N|auto (core/device.hpp resolves and checks it).
+CLI::Option* add_device_option(CLI::App& cmd, std::string& device);
 /// --json.
 CLI::Option* add_json_flag(CLI::App& cmd, bool& json, const std::string& help);
 /// -d,--data ROOT; unset when not given, so the config's or $GARBAGE_DATA applies.

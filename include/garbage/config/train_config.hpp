@@ -64,7 +64,8 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
-  bool fused_kernels = true;  ///< fused CPU training kernels (kernels/fused.hpp) vs plain libtorch
+  bool fused_kernels = true;
+  std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)  ///< fused CPU training kernels (kernels/fused.hpp) vs plain libtorch
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
   EarlyStoppingConfig early_stopping;

@@ -12,11 +12,10 @@
 namespace garbage::eval {
 
 struct BenchRequest {
-  loading::ModelSource model;
+  loading::ModelSource model;  ///< its `device` is where the bench runs
   std::vector<int64_t> batch_sizes = {1, 8, 64};
   int img_size = 0;            ///< 0: the model's input size
   int threads = 0;             ///< 0: all cores
-  std::string device = "cpu";  ///< cpu | cuda
   bool channels_last = true;
   bool half = false;  ///< float16 model and input (cuda only)
   int warmup = 3;

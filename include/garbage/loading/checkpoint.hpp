@@ -39,7 +39,9 @@ struct LoadedCheckpoint {
 /// Rebuilds the model from the stored config and loads its weights.
 LoadedCheckpoint load_checkpoint(const std::filesystem::path& path);
 
-/// Loads the stored optimizer state into `optimizer` (same parameter layout required).
-void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer);
+/// Loads the stored optimizer state into `optimizer` (same parameter layout required), its
+/// tensors on `device` (where the parameters are).
+void load_optimizer_state(const std::filesystem::path& path, torch::optim::Optimizer& optimizer,
+                          torch::Device device = torch::kCPU);
 
 }  // namespace garbage::loading

@@ -24,6 +24,7 @@ struct ModelSource {
   std::string model_name;
   std::filesystem::path weights;  ///< with model_name; empty: random initialisation
   int64_t num_classes = 0;        ///< with model_name; 0: the weight file's head, else default
+  std::string device = "cpu";     ///< where the model runs (core/device.hpp names)
   /// Throws ConfigError when neither or both kinds are given.
   void validate(const std::string& command) const;
 };

@@ -157,4 +157,7 @@ int64_t count_parameters(const torch::nn::Module& module, bool trainable_only);
 /// convolutions run fastest in on CPU. Values are unchanged.
 void convert_to_channels_last(torch::nn::Module& module);
 
+/// The device of the module's parameters (the CPU for a module without any).
+torch::Device device_of(const torch::nn::Module& module);
+
 }  // namespace garbage::models

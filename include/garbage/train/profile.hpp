@@ -41,4 +41,27 @@ class OperatorProfiler {
 std::string format_operator_table(const std::vector<OperatorTime>& ops, int64_t steps,
                                   size_t top = 15);
 
+/// One epoch's `--profile` bookkeeping: the trainer marks the end of each phase of a step; the
+/// first step (warm-up) is not counted; with `profile_operators`, libtorch's profiler records a
+/// window of steps after it. Disabled, every call is a no-op.
+class StepProfiler {
+ public:
+  enum class Phase { data, forward, backward, optimizer, other };
+
+  StepProfiler(bool enabled, bool profile_operators);
+  /// Ends `phase` of the current step; after Phase::other the next step begins.
+  void mark(Phase phase);
+  /// The breakdown (and the operator table) of the steps seen so far, for the log.
+  std::string report();
+
+ private:
+  static constexpr int64_t kFirstProfiledStep = 2, kProfiledSteps = 5;
+  bool enabled_, profile_operators_;
+  StepTimes times_;
+  OperatorProfiler operators_;
+  std::vector<OperatorTime> operator_times_;
+  int64_t step_ = 0, profiled_steps_ = 0;
+  double last_ = 0;  ///< seconds on a steady clock at the previous mark
+};
+
 }  // namespace garbage::train
