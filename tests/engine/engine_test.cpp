@@ -31,10 +31,12 @@ void randomize_batchnorm(torch::nn::Module& model, uint64_t seed) {
   }
   // Random residual branches at full scale make a 100-block ResNet's activations grow until
   // float32 itself (eager vs double) is off by more than 1e-4; trained ones add small updates.
-  for (auto& [name, m] : model.named_modules("", false))
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>();
-        bn && name.size() > 4 && name.compare(name.size() - 4, 4, ".bn3") == 0)
+  for (const auto& item : model.named_modules("", false)) {
+    const std::string& name = item.key();
+    auto* bn = item.value()->as<torch::nn::BatchNorm2d>();
+    if (bn && name.size() > 4 && name.compare(name.size() - 4, 4, ".bn3") == 0)
       bn->weight.mul_(0.2);
+  }
 }
 
 // Random deep nets give logits in the hundreds, where 1e-4 absolute is below float32

@@ -14,9 +14,10 @@ namespace garbage::eval {
 struct BenchRequest {
   loading::ModelSource model;
   std::vector<int64_t> batch_sizes = {1, 8, 64};
-  int img_size = 0;            ///< 0: the model's input size
-  int threads = 0;             ///< 0: all cores
-  std::string device = "cpu";  ///< cpu | cuda
+  int img_size = 0;             ///< 0: the model's input size
+  int threads = 0;              ///< 0: all cores
+  std::string device = "cpu";   ///< cpu | cuda
+  std::string engine = "auto";  ///< auto | native | torch | both (a row per engine and batch)
   bool channels_last = true;
   bool half = false;  ///< float16 model and input (cuda only)
   int warmup = 3;
@@ -26,6 +27,7 @@ struct BenchRequest {
 };
 
 struct BenchResult {
+  std::string engine;  ///< native | torch: what ran
   int64_t batch = 0;
   double latency_ms_median = 0, latency_ms_p90 = 0;  ///< per batch
   double images_per_second = 0;                      ///< batch / median latency
@@ -34,6 +36,8 @@ struct BenchResult {
 
 struct BenchReport {
   std::string model, source, device;
+  std::string engine;          ///< native | torch, or "both"
+  int64_t peak_rss_bytes = 0;  ///< the process's peak resident memory after the runs
   int threads = 0;
   int img_size = 0;
   bool channels_last = false, half = false;
