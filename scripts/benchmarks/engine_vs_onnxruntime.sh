@@ -4,6 +4,8 @@
 # share the CPU: --rounds repeats the whole set to show the noise).
 # Usage: scripts/benchmarks/engine_vs_onnxruntime.sh [--threads 2] [--batch 1,64] [--min-time 3]
 #                                                    [--rounds 2] [--models a,b,c] [--out DIR]
+# A model is a registry name or a checkpoint (*.pt), e.g. a brief configs/simple_cnn.json run:
+#   garbage train --config configs/simple_cnn.json --set train.epochs=1 --set data.subset=0.1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -11,7 +13,7 @@ threads=2
 batch=1,64
 min_time=3
 rounds=2
-models=mobilenet_v3_small,resnet18,simple_cnn  # simple_cnn defaults = configs/simple_cnn.json
+models=mobilenet_v3_small,resnet18
 out=""
 while (($#)); do
   case "$1" in
@@ -37,21 +39,28 @@ fi
 mkdir -p "$out"
 
 IFS=, read -r -a names <<<"$models"
+source_of() { if [[ $1 == *.pt ]]; then echo "--checkpoint $1"; else echo "--model $1"; fi; }
+key_of() { basename "$1" .pt; }
 for m in "${names[@]}"; do
-  "$garbage" -q export --model "$m" --format onnx --output "$out/$m.onnx"
+  # shellcheck disable=SC2046
+  "$garbage" -q export $(source_of "$m") --format onnx --output "$out/$(key_of "$m").onnx"
 done
 for ((round = 1; round <= rounds; ++round)); do
   for m in "${names[@]}"; do
+    k=$(key_of "$m")
     for engine in native torch; do
-      "$garbage" -q bench --model "$m" --engine "$engine" --batch "$batch" --threads "$threads" \
-        --min-time "$min_time" --json >"$out/$m.$round.$engine.json"
+      # shellcheck disable=SC2046
+      "$garbage" -q bench $(source_of "$m") --engine "$engine" --batch "$batch" --threads "$threads" \
+        --min-time "$min_time" --json >"$out/$k.$round.$engine.json"
     done
-    node "$ort" bench "$out/$m.onnx" --batch "$batch" --threads "$threads" \
-      --min-time "$min_time" >"$out/$m.$round.ort.json"
+    node "$ort" bench "$out/$k.onnx" --batch "$batch" --threads "$threads" \
+      --min-time "$min_time" >"$out/$k.$round.ort.json"
   done
 done
 
-node - "$out" "$rounds" "$models" <<'JS'
+keys=()
+for m in "${names[@]}"; do keys+=("$(key_of "$m")"); done
+node - "$out" "$rounds" "$(IFS=,; echo "${keys[*]}")" <<'JS'
 const fs = require('fs');
 const [dir, rounds, models] = process.argv.slice(2);
 const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));

@@ -44,7 +44,7 @@ TEST(EngineWiring, EvalOfATrainedCheckpointMatchesLibtorchAndTrainingValidatesNa
   EXPECT_THROW(eval::evaluate_checkpoint(request), ConfigError);
 
   doc["train"]["eval_engine"] = "gpu";
-  EXPECT_THROW(config::make_train_config(doc), ConfigError);
+  EXPECT_THROW(config::resolve_train_document(doc, "test"), ConfigError);
 }
 
 TEST(EngineWiring, BenchBothGivesARowPerEngineAndBatchWithPeakMemory) {
