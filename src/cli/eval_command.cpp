@@ -60,7 +60,7 @@ one output per class.)",
     request.engine = opts->engine;
     auto report = eval::evaluate_checkpoint(request);
     std::cout << eval::format_metrics_table(report.evaluation.metrics, report.class_names)
-              << "engine: " << report.json.at("engine").get<std::string>() << std::endl;
+              << "\nengine: " << report.json.at("engine").get<std::string>() << std::endl;
     if (!opts->report.empty()) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());
