@@ -1,6 +1,7 @@
 #pragma once
 // Options several commands share, declared once: the model source (--checkpoint CK, or --model
-// NAME [--weights FILE] [--num-classes N]), --threads, --engine, --json, --data, --set, and the footer.
+// NAME [--weights FILE] [--num-classes N]), --threads, --engine, --json, --data, --set, and the
+// footer.
 
 #include <optional>
 #include <string>
