@@ -1,11 +1,14 @@
 // The oneDNN backend: one primitive per fused op, activations in the layouts oneDNN picks
 // (format_tag::any, usually nChw16c on AVX-512), weights reordered once per plan, one
-// user-managed scratchpad, and activation buffers reused as soon as a value is dead.
+// user-managed scratchpad, and activation buffers reused as soon as a value is dead. Small
+// primitives run on the calling thread alone (see kSerialMacs).
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
+
+#include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -25,6 +28,36 @@ using dt = memory::data_type;
 constexpr int kUserInput = -2;
 constexpr int kUserOutput = -3;
 constexpr size_t kAlignment = 64;
+
+// Below these sizes (about 50-100 us of work on one core) an op runs on one thread: an OpenMP
+// fork/join costs microseconds on an idle machine and a whole scheduler time slice (milliseconds)
+// when another process holds the second core, and a MobileNet has dozens of such ops (the SE
+// pools and multiplies, the head). onnxruntime does the same with its per-op cost model.
+constexpr int64_t kSerialMacs = int64_t{1} << 21;      ///< convolutions, inner products
+constexpr int64_t kSerialElements = int64_t{1} << 17;  ///< pools, binaries, reorders (floats)
+
+/// Sets OpenMP's thread count for the calling thread (which oneDNN reads when a primitive is
+/// created and run) for a scope, and restores it.
+class OmpThreads {
+ public:
+  explicit OmpThreads(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0 && threads != previous_) omp_set_num_threads(threads);
+  }
+  ~OmpThreads() {
+    if (omp_get_max_threads() != previous_) omp_set_num_threads(previous_);
+  }
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
+int64_t product(const Dims& d) {
+  int64_t n = 1;
+  for (int64_t v : d) n *= v;
+  return n;
+}
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -96,7 +129,14 @@ class OneDnnPlan final : public Plan {
   void run(const float* input, float* output) override {
     input_mem_.set_data_handle(const_cast<float*>(input));
     output_mem_.set_data_handle(output);
-    for (auto& s : steps_) s.prim.execute(stream_, s.args);
+    const int threads = omp_get_max_threads();
+    int current = threads;
+    for (auto& s : steps_) {
+      const int want = s.serial ? 1 : threads;
+      if (want != current) omp_set_num_threads(current = want);
+      s.prim.execute(stream_, s.args);
+    }
+    if (current != threads) omp_set_num_threads(threads);
     stream_.wait();
   }
 
@@ -110,11 +150,33 @@ class OneDnnPlan final : public Plan {
     std::vector<std::pair<int, int>> values;  // (DNNL_ARG_*, value)
     std::unordered_map<int, memory> fixed;    // weights, post-op operands
     memory::desc scratchpad;                  // empty: the primitive keeps its own
+    bool serial = false;                      // created for, and run on, one thread
   };
   struct Step {
     dnnl::primitive prim;
     std::unordered_map<int, memory> args;
+    bool serial = false;
   };
+
+  /// Whether `op` is small enough to run on one thread (see kSerialMacs).
+  bool is_serial(const Op& op) const {
+    const Dims& y = shapes_[op.output];
+    switch (op.kind) {
+      case OpKind::conv:
+        return product(y) * (op.in_channels / op.groups) * op.kernel[0] * op.kernel[1] <
+               kSerialMacs;
+      case OpKind::linear:
+        return y.at(0) * op.out_channels * op.in_channels < kSerialMacs;
+      case OpKind::flatten:
+      case OpKind::unflatten_spatial:
+        return true;  // no primitive, or a tiny reorder
+      default: {
+        int64_t elements = product(y);
+        for (int v : op.inputs) elements += product(shapes_[v]);
+        return elements < kSerialElements;
+      }
+    }
+  }
 
   // ---- values and buffers ----
   int new_value(const memory::desc& md) {
@@ -456,7 +518,13 @@ class OneDnnPlan final : public Plan {
     for (size_t i = 0; i < graph_.ops.size(); ++i) {
       const Op& op = graph_.ops[i];
       try {
-        add_op(op, i);
+        const size_t first_step = specs_.size();
+        const bool serial = is_serial(op);
+        {
+          OmpThreads scope(serial ? 1 : 0);
+          add_op(op, i);
+        }
+        for (size_t k = first_step; k < specs_.size(); ++k) specs_[k].serial = serial;
       } catch (const dnnl::error& e) {
         throw Error(graph_.model + ": native engine (oneDNN): " + to_string(op.kind) + " " +
                     op.name + ": " + e.what());
@@ -472,18 +540,37 @@ class OneDnnPlan final : public Plan {
       for (int v : dead)
         if (last_use_[v] == static_cast<int>(i)) release(v);
     }
-    // The result, in plain NCHW order, straight into the caller's buffer.
+    // The result, in plain NCHW order, straight into the caller's buffer: written there by the
+    // last primitive when it is a fresh plain value (a linear head), else reordered.
     const int out = graph_.output;
     const Dims out_dims = dims_of(md_[out]);
+    if (writes_output_directly(out)) {
+      buffer_of_[out] = kUserOutput;
+      return bind(out);
+    }
     const int user_out = new_value(plain(out_dims));
     buffer_of_[user_out] = kUserOutput;
     {
       StepSpec s;
+      s.serial = true;
       s.prim = dnnl::reorder(dnnl::reorder::primitive_desc(eng_, md_[out], eng_, md_[user_out]));
       s.values = {{DNNL_ARG_FROM, out}, {DNNL_ARG_TO, user_out}};
       specs_.push_back(std::move(s));
     }
     bind(user_out);
+  }
+
+  bool writes_output_directly(int out) const {
+    if (graph_.ops.empty() || graph_.ops.back().output != out) return false;
+    const Op& last = graph_.ops.back();
+    return last.kind == OpKind::linear && !sum_of_const(last) &&
+           md_[out] == plain(dims_of(md_[out])) && buffer_of_[out] >= 0 &&
+           refs_[buffer_of_[out]] == 1;
+  }
+  static const PostOp* sum_of_const(const Op& op) {
+    for (const auto& p : op.post_ops)
+      if (p.kind == PostOp::Kind::sum) return &p;
+    return nullptr;
   }
 
   /// Allocates the buffers and turns the step specs into executable steps.
@@ -511,7 +598,7 @@ class OneDnnPlan final : public Plan {
     memory_of(graph_.input);
     memory_of(user_out);
     for (auto& spec : specs_) {
-      Step step{spec.prim, std::move(spec.fixed)};
+      Step step{spec.prim, std::move(spec.fixed), spec.serial};
       for (auto [arg, v] : spec.values) step.args[arg] = memory_of(v);
       if (spec.scratchpad.get_size() > 0)
         step.args[DNNL_ARG_SCRATCHPAD] = memory(spec.scratchpad, eng_, scratch_.get());
