@@ -19,7 +19,8 @@ void add_bench_command(CLI::App& app) {
   set_footer(
       *cmd, R"(  garbage bench --checkpoint runs/simple_cnn/best.pt
   garbage bench --model mobilenet_v3_small --batch 1,8,64 --threads 2 --json
-  garbage bench --model resnet50 --device cuda --half --iters 100)",
+  garbage bench --model resnet50 --device cuda --half --iters 100
+  garbage bench --model resnet18 --engine both --batch 1,64 --threads 2)",
       {R"(Random input (fixed seed), timed in inference mode after --warmup passes. Latencies are per batch
 (median and 90th percentile); img/s is batch / median. Without --iters each batch size runs for
 --min-time seconds (at least 5 passes).)",
@@ -32,6 +33,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_threads_option(*cmd, r.threads);
   add_device_option(*cmd, r.model.device);
+  add_engine_option(*cmd, r.engine, /*allow_both=*/true);
   cmd->add_flag("--channels-last,!--no-channels-last", r.channels_last,
                 "NHWC memory layout for weights and input (default on)");
   cmd->add_flag("--half", r.half, "float16 model and input (cuda only)");

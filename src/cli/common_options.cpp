@@ -37,6 +37,18 @@ CLI::Option* add_device_option(CLI::App& cmd, std::string& device) {
       ->capture_default_str();
 }
 
+CLI::Option* add_engine_option(CLI::App& cmd, std::string& engine, bool allow_both) {
+  std::vector<std::string> choices = {"auto", "native", "torch"};
+  std::string help = "auto (native when it runs every op, else torch), native, torch";
+  if (allow_both) {
+    choices.push_back("both");
+    help += ", or both";
+  }
+  return cmd.add_option("--engine", engine, help)
+      ->check(CLI::IsMember(choices))
+      ->capture_default_str();
+}
+
 CLI::Option* add_json_flag(CLI::App& cmd, bool& json, const std::string& help) {
   return cmd.add_flag("--json", json, help);
 }

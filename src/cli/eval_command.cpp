@@ -13,7 +13,7 @@ namespace garbage::cli {
 void add_eval_command(CLI::App& app) {
   struct Options {
     loading::ModelSource source;
-    std::string split = "test", report, grid, save_tensors;
+    std::string split = "test", report, grid, save_tensors, engine = "auto";
     std::optional<std::string> data;
     double min_accuracy = -1;
     int threads = 0;
@@ -48,6 +48,7 @@ one output per class.)",
   add_threads_option(*cmd, opts->threads);
   cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
       ->check(CLI::NonNegativeNumber);
+  add_engine_option(*cmd, opts->engine);
   cmd->callback([opts] {
     opts->source.validate("eval");
     eval::EvalRequest request;
@@ -57,9 +58,10 @@ one output per class.)",
     request.data_root = opts->data;
     request.threads = opts->threads;
     request.batch_size = opts->batch;
+    request.engine = opts->engine;
     auto report = eval::evaluate_checkpoint(request);
     std::cout << eval::format_metrics_table(report.evaluation.metrics, report.class_names)
-              << std::endl;
+              << "\nengine: " << report.json.at("engine").get<std::string>() << std::endl;
     if (!opts->report.empty()) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());

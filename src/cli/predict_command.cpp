@@ -47,6 +47,7 @@ the data set (--data, else the default data root) when it has as many as the hea
       ->check(CLI::PositiveNumber);
   add_threads_option(*cmd, opts->threads);
   add_data_option(*cmd, opts->data, "data set naming the classes of a --model head");
+  add_engine_option(*cmd, opts->predict.engine);
   cmd->callback([opts] {
     opts->source.validate("predict");
     configure_threads(opts->threads);

@@ -105,6 +105,8 @@ const std::vector<Field>& fields() {
       field("train.epochs", 20, R::range(1, 100000), GARBAGE_MEMBER(epochs)),
       field("train.batch_size", 32, R::range(1, 65536), GARBAGE_MEMBER(batch_size)),
       field("train.eval_batch_size", 64, R::range(1, 65536), GARBAGE_MEMBER(eval_batch_size)),
+      field("train.eval_engine", "auto", R::one_of({"auto", "native", "torch"}),
+            GARBAGE_MEMBER(eval_engine)),
       field("train.label_smoothing", 0.0, R::range(0, 0.99), GARBAGE_MEMBER(label_smoothing)),
       field("train.test_at_end", true, kAny, GARBAGE_MEMBER(test_at_end)),
       field("train.tensorboard", true, kAny, GARBAGE_MEMBER(tensorboard)),

@@ -13,6 +13,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/core/runtime.hpp"
+#include "garbage/engine/runner.hpp"
 #include "garbage/models/classifier.hpp"
 
 namespace garbage::eval {
@@ -23,6 +24,18 @@ constexpr int kMinIterations = 5;  // fewer make the p90 meaningless
 constexpr int kMaxIterations = 100000;
 
 using Clock = std::chrono::steady_clock;
+
+/// VmHWM of /proc/self/status in bytes; 0 where that file does not exist.
+int64_t peak_rss_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  long long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
+  std::fclose(f);
+  return static_cast<int64_t>(kb) * 1024;
+}
 
 }  // namespace
 
@@ -40,6 +53,9 @@ void validate_bench_request(const BenchRequest& r) {
   if (r.half && resolve_device(r.model.device, "--device").is_cpu())
     throw ConfigError(
         "bench: --half needs --device cuda (float16 convolutions are not supported on CPU)");
+  if (r.engine != "both") engine::parse_engine_choice(r.engine, "bench: --engine");
+  if (r.engine == "both" && !resolve_device(r.model.device, "--device").is_cpu())
+    throw ConfigError("bench: --engine both needs --device cpu (CUDA runs libtorch only)");
   if (r.batch_sizes.empty()) throw ConfigError("bench: --batch: give at least one batch size");
   for (int64_t b : r.batch_sizes)
     if (b <= 0)
@@ -77,73 +93,90 @@ BenchReport run_bench(const BenchRequest& request) {
                report.device, report.threads, report.img_size,
                request.channels_last ? ", channels-last" : "", request.half ? ", float16" : "");
 
+  std::vector<engine::InferenceRunner> runners;
+  for (const std::string& choice : request.engine == "both"
+                                       ? std::vector<std::string>{"native", "torch"}
+                                       : std::vector<std::string>{request.engine})
+    runners.emplace_back(model, report.model, engine::parse_engine_choice(choice), report.threads);
+  report.engine = request.engine == "both" ? "both" : runners.front().engine();
+
   c10::InferenceMode inference;
-  for (int64_t batch : request.batch_sizes) {
-    torch::manual_seed(request.seed);
-    auto input = torch::randn({batch, 3, report.img_size, report.img_size})
-                     .to(device, dtype)
-                     .contiguous(format);
-    for (int i = 0; i < request.warmup; ++i) model.forward(input);
-    sync();
-
-    std::vector<double> latencies_ms;
-    const bool fixed = request.iterations > 0;
-    std::unique_ptr<ProgressBar> bar;
-    if (fixed)
-      bar =
-          std::make_unique<ProgressBar>(request.iterations, "batch " + std::to_string(batch), "it");
-    const auto start = Clock::now();
-    auto finished = [&](int done) {
-      if (fixed) return done >= request.iterations;
-      if (done >= kMaxIterations) return true;
-      return done >= kMinIterations &&
-             std::chrono::duration<double>(Clock::now() - start).count() >= request.min_time;
-    };
-    for (int done = 0; !finished(done); ++done) {
-      const auto t0 = Clock::now();
-      model.forward(input);
+  for (auto& runner : runners)
+    for (int64_t batch : request.batch_sizes) {
+      torch::manual_seed(request.seed);
+      // The native engine takes NCHW; channels-last input would cost it a copy per batch.
+      const bool native = runner.engine() == "native";
+      auto input = torch::randn({batch, 3, report.img_size, report.img_size})
+                       .to(device, dtype)
+                       .contiguous(native ? torch::MemoryFormat::Contiguous : format);
+      for (int i = 0; i < request.warmup; ++i) runner.forward(input);
       sync();
-      latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-      if (bar) bar->update(done + 1);
-    }
-    if (bar) bar->finish();
 
-    BenchResult r;
-    r.batch = batch;
-    std::tie(r.latency_ms_median, r.latency_ms_p90) = median_and_p90(latencies_ms);
-    r.images_per_second = static_cast<double>(batch) * 1000.0 / r.latency_ms_median;
-    r.iterations = static_cast<int64_t>(latencies_ms.size());
-    spdlog::info("batch {}: median {:.2f} ms, p90 {:.2f} ms, {:.1f} img/s ({} iterations)", batch,
-                 r.latency_ms_median, r.latency_ms_p90, r.images_per_second, r.iterations);
-    report.results.push_back(r);
-  }
+      std::vector<double> latencies_ms;
+      const bool fixed = request.iterations > 0;
+      std::unique_ptr<ProgressBar> bar;
+      if (fixed)
+        bar = std::make_unique<ProgressBar>(request.iterations, "batch " + std::to_string(batch),
+                                            "it");
+      const auto start = Clock::now();
+      auto finished = [&](int done) {
+        if (fixed) return done >= request.iterations;
+        if (done >= kMaxIterations) return true;
+        return done >= kMinIterations &&
+               std::chrono::duration<double>(Clock::now() - start).count() >= request.min_time;
+      };
+      for (int done = 0; !finished(done); ++done) {
+        const auto t0 = Clock::now();
+        runner.forward(input);
+        sync();
+        latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (bar) bar->update(done + 1);
+      }
+      if (bar) bar->finish();
+
+      BenchResult r;
+      r.engine = runner.engine();
+      r.batch = batch;
+      std::tie(r.latency_ms_median, r.latency_ms_p90) = median_and_p90(latencies_ms);
+      r.images_per_second = static_cast<double>(batch) * 1000.0 / r.latency_ms_median;
+      r.iterations = static_cast<int64_t>(latencies_ms.size());
+      spdlog::info("{} batch {}: median {:.2f} ms, p90 {:.2f} ms, {:.1f} img/s ({} iterations)",
+                   r.engine, batch, r.latency_ms_median, r.latency_ms_p90, r.images_per_second,
+                   r.iterations);
+      report.results.push_back(r);
+    }
+  report.peak_rss_bytes = peak_rss_bytes();
   return report;
 }
 
 nlohmann::json BenchReport::to_json() const {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : results)
-    rows.push_back({{"batch", r.batch},
+    rows.push_back({{"engine", r.engine},
+                    {"batch", r.batch},
                     {"latency_ms_median", r.latency_ms_median},
                     {"latency_ms_p90", r.latency_ms_p90},
                     {"images_per_second", r.images_per_second},
                     {"iterations", r.iterations}});
   return {{"model", model},     {"source", source},     {"device", device},
           {"threads", threads}, {"img_size", img_size}, {"channels_last", channels_last},
-          {"half", half},       {"results", rows}};
+          {"half", half},       {"engine", engine},     {"peak_rss_bytes", peak_rss_bytes},
+          {"results", rows}};
 }
 
 std::string BenchReport::format_table() const {
   std::string out = "model " + model + " (" + source + ") on " + device + ", " +
                     std::to_string(threads) + " threads, " + std::to_string(img_size) + " px, " +
                     (channels_last ? "channels-last" : "NCHW") + ", " +
-                    (half ? "float16" : "float32") + "\n";
+                    (half ? "float16" : "float32") + ", engine " + engine + ", peak RSS " +
+                    std::to_string(peak_rss_bytes >> 20) + " MiB\n";
   char line[160];
-  std::snprintf(line, sizeof line, "%8s %12s %10s %12s %11s\n", "batch", "median ms", "p90 ms",
-                "img/s", "iterations");
+  std::snprintf(line, sizeof line, "%7s %8s %12s %10s %12s %11s\n", "engine", "batch", "median ms",
+                "p90 ms", "img/s", "iterations");
   out += line;
   for (const auto& r : results) {
-    std::snprintf(line, sizeof line, "%8lld %12.2f %10.2f %12.1f %11lld\n",
+    std::snprintf(line, sizeof line, "%7s %8lld %12.2f %10.2f %12.1f %11lld\n", r.engine.c_str(),
                   static_cast<long long>(r.batch), r.latency_ms_median, r.latency_ms_p90,
                   r.images_per_second, static_cast<long long>(r.iterations));
     out += line;

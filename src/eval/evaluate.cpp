@@ -12,6 +12,7 @@
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
+#include "garbage/engine/runner.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/report/plots.hpp"
@@ -19,7 +20,8 @@
 namespace garbage::eval {
 
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
-                    const std::string& progress_label, const BatchObserver& observer) {
+                    const std::string& progress_label, const BatchObserver& observer,
+                    engine::InferenceRunner* runner) {
   c10::InferenceMode guard;
   bool was_training = model.is_training();
   model.eval();
@@ -32,7 +34,7 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   int64_t done = 0;
   while (auto batch = loader.next()) {
     auto images = batch->images.to(device);
-    auto logits = model.forward(images);
+    auto logits = runner ? runner->forward(images) : model.forward(images);
     if (observer) observer(images, logits);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch->labels.to(device),
@@ -124,21 +126,25 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                     std::to_string(split.cache->class_names.size()) + " vs " +
                     std::to_string(class_names.size()) + " classes)");
 
+  engine::InferenceRunner runner(*model, loaded.model_name(),
+                                 engine::parse_engine_choice(request.engine), threads);
+  const bool native = runner.engine() == "native";  // it takes NCHW batches
   data::LoaderOptions lo;
   lo.batch_size = request.batch_size > 0 ? request.batch_size : cfg.eval_batch_size;
   lo.workers = cfg.loader.workers;
   lo.prefetch = cfg.loader.prefetch;
-  lo.channels_last = cfg.loader.channels_last;
+  lo.channels_last = cfg.loader.channels_last && !native;
   data::BatchLoader loader(split.cache, cfg.transform,
                            std::make_shared<data::SequentialSampler>(split.cache->size()), lo);
-  if (cfg.loader.channels_last) models::convert_to_channels_last(*model);
+  if (lo.channels_last) models::convert_to_channels_last(*model);
 
   EvalReport report;
   report.class_names = class_names;
   TensorSaver saver(request.save_tensors);
-  report.evaluation = evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
-                               "eval " + data::to_string(request.split),
-                               request.save_tensors.empty() ? BatchObserver() : saver.observer());
+  report.evaluation =
+      evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
+               "eval " + data::to_string(request.split),
+               request.save_tensors.empty() ? BatchObserver() : saver.observer(), &runner);
   if (!request.save_tensors.empty()) saver.finish(report.evaluation.targets, class_names);
   report.paths = split.cache->paths;
   report.json = {{standalone ? "weights" : "checkpoint", loaded.source},
@@ -146,6 +152,7 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                  {"data_root", cfg.dataset.root},
                  {"model", loaded.document.at("model")},
                  {"epoch", standalone ? -1 : loaded.meta.value("epoch", -1)},
+                 {"engine", runner.engine()},
                  {"skipped_files", split.cache->bad_files + split.index.missing_files},
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
   return report;

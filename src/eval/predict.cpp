@@ -11,6 +11,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/data/dataset.hpp"
+#include "garbage/engine/runner.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
@@ -115,6 +116,9 @@ std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
   if (options.progress && files.size() > batch)
     bar.emplace(static_cast<int64_t>(files.size()), "predict", "img");
 
+  engine::InferenceRunner runner(*model.model, model.model_name(),
+                                 engine::parse_engine_choice(options.engine));
+  spdlog::info("predict: {} engine", runner.engine());
   c10::InferenceMode guard;
   for (size_t begin = 0; begin < files.size(); begin += batch) {
     size_t end = std::min(files.size(), begin + batch);
@@ -128,7 +132,7 @@ std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
     }
     if (!ok.empty()) {
       auto input = torch::stack(ok).to(models::device_of(*model.model));
-      auto probs = torch::softmax(model.model->forward(input), 1).to(torch::kCPU, torch::kFloat64);
+      auto probs = torch::softmax(runner.forward(input), 1).to(torch::kCPU, torch::kFloat64);
       for (size_t r = 0; r < rows.size(); ++r)
         out[rows[r]].top = top_labels(probs[static_cast<int64_t>(r)], k, model.class_names);
     }

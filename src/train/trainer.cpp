@@ -17,6 +17,7 @@
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
+#include "garbage/engine/runner.hpp"
 #include "garbage/eval/evaluate.hpp"
 #include "garbage/kernels/fused.hpp"
 #include "garbage/loading/checkpoint.hpp"
@@ -120,7 +121,7 @@ fs::path choose_run_dir(const TrainRequest& req) {
 bool resume_may_differ(const std::string& path) {
   return path == "/train/epochs" || path == "/data/root" || path == "/data/workers" ||
          path == "/data/prefetch" || path == "/train/test_at_end" ||
-         path == "/train/eval_batch_size";
+         path == "/train/eval_batch_size" || path == "/train/eval_engine";
 }
 
 void check_resume_compatible(const json& stored, const json& requested, const fs::path& ckpt) {
@@ -390,7 +391,12 @@ class Trainer {
 
   void end_epoch() {
     auto started = Clock::now();
-    auto val = eval::evaluate(*model_, *val_loader_, static_cast<int64_t>(class_names_.size()));
+    // The native engine copies this epoch's weights: one runner per validation.
+    engine::InferenceRunner runner(*model_, cfg_.model.value("name", cfg_.name),
+                                   engine::parse_engine_choice(cfg_.eval_engine), threads_);
+    if (state_.epoch == 0) spdlog::info("validation runs on the {} engine", runner.engine());
+    auto val = eval::evaluate(*model_, *val_loader_, static_cast<int64_t>(class_names_.size()), "",
+                              {}, &runner);
     std::vector<double> sums = {state_.loss_sum, static_cast<double>(state_.correct),
                                 static_cast<double>(state_.seen)};
     collective_->sum(sums);
@@ -451,6 +457,7 @@ class Trainer {
     request.split = data::Split::test;
     request.data_root = cfg_.dataset.root;
     request.threads = threads_;
+    request.engine = cfg_.eval_engine;
     auto report = eval::evaluate_checkpoint(request);
     write_json_atomic(run_dir_ / "test_report.json", report.json);
     report::write_confusion_png(run_dir_ / "confusion_test.png",

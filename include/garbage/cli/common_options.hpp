@@ -1,6 +1,7 @@
 #pragma once
 // Options several commands share, declared once: the model source (--checkpoint CK, or --model
-// NAME [--weights FILE] [--num-classes N]), --threads, --json, --data, --set, and the footer.
+// NAME [--weights FILE] [--num-classes N]), --threads, --engine, --json, --data, --set, and the
+// footer.
 
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ CLI::Option* add_threads_option(CLI::App& cmd, int& threads);
 
 /// --device cpu|cuda|cuda:N|auto (core/device.hpp resolves and checks it).
 CLI::Option* add_device_option(CLI::App& cmd, std::string& device);
+/// --engine auto|native|torch (the forward pass, engine/runner.hpp); `both` adds that choice
+/// (bench runs every batch on each engine).
+CLI::Option* add_engine_option(CLI::App& cmd, std::string& engine, bool allow_both = false);
 /// --json.
 CLI::Option* add_json_flag(CLI::App& cmd, bool& json, const std::string& help);
 /// -d,--data ROOT; unset when not given, so the config's or $GARBAGE_DATA applies.

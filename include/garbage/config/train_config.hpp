@@ -61,6 +61,7 @@ struct TrainConfig {
   int64_t epochs = 20;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
+  std::string eval_engine = "auto";  ///< validation/test forward: auto | native | torch
   double label_smoothing = 0.0;
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/

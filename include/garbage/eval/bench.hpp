@@ -14,8 +14,9 @@ namespace garbage::eval {
 struct BenchRequest {
   loading::ModelSource model;  ///< its `device` is where the bench runs
   std::vector<int64_t> batch_sizes = {1, 8, 64};
-  int img_size = 0;            ///< 0: the model's input size
-  int threads = 0;             ///< 0: all cores
+  int img_size = 0;             ///< 0: the model's input size
+  int threads = 0;              ///< 0: all cores
+  std::string engine = "auto";  ///< auto | native | torch | both (a row per engine and batch)
   bool channels_last = true;
   bool half = false;  ///< float16 model and input (cuda only)
   int warmup = 3;
@@ -25,6 +26,7 @@ struct BenchRequest {
 };
 
 struct BenchResult {
+  std::string engine;  ///< native | torch: what ran
   int64_t batch = 0;
   double latency_ms_median = 0, latency_ms_p90 = 0;  ///< per batch
   double images_per_second = 0;                      ///< batch / median latency
@@ -33,6 +35,8 @@ struct BenchResult {
 
 struct BenchReport {
   std::string model, source, device;
+  std::string engine;          ///< native | torch, or "both"
+  int64_t peak_rss_bytes = 0;  ///< the process's peak resident memory after the runs
   int threads = 0;
   int img_size = 0;
   bool channels_last = false, half = false;

@@ -18,6 +18,9 @@
 namespace garbage::data {
 class BatchLoader;
 }
+namespace garbage::engine {
+class InferenceRunner;
+}
 
 namespace garbage::eval {
 
@@ -30,9 +33,11 @@ struct Evaluation {
 /// Sees every batch's input and logits (e.g. to save them for another runtime).
 using BatchObserver = std::function<void(const torch::Tensor& images, const torch::Tensor& logits)>;
 
-/// Inference over one epoch of `loader` (eval mode, no autograd).
+/// Inference over one epoch of `loader` (eval mode, no autograd); through `runner` (the native
+/// engine or libtorch, see engine/runner.hpp) when given, else libtorch.
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
-                    const std::string& progress_label = "", const BatchObserver& observer = {});
+                    const std::string& progress_label = "", const BatchObserver& observer = {},
+                    engine::InferenceRunner* runner = nullptr);
 
 struct EvalRequest {
   loading::ModelSource model;  ///< a checkpoint, or a registry model with a weight file
@@ -40,6 +45,7 @@ struct EvalRequest {
   std::optional<std::string> data_root;  ///< --data
   int threads = 0;                       ///< 0: all cores
   int64_t batch_size = 0;                ///< 0: the checkpoint's eval_batch_size
+  std::string engine = "auto";           ///< auto | native | torch (engine/runner.hpp)
   /// When set: write the preprocessed inputs, labels and logits here (raw float32 / JSON), so
   /// an exported model can be scored on exactly the same tensors in another runtime.
   std::filesystem::path save_tensors;

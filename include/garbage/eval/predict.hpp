@@ -23,9 +23,10 @@ std::vector<std::filesystem::path> collect_image_files(
     const std::vector<std::filesystem::path>& inputs);
 
 struct PredictOptions {
-  int64_t top_k = 3;        ///< capped at the number of classes
-  int64_t batch_size = 32;  ///< images per forward pass
-  bool progress = true;     ///< a progress bar on stderr when there is more than one batch
+  int64_t top_k = 3;            ///< capped at the number of classes
+  int64_t batch_size = 32;      ///< images per forward pass
+  bool progress = true;         ///< a progress bar on stderr when there is more than one batch
+  std::string engine = "auto";  ///< auto | native | torch (engine/runner.hpp)
 };
 
 struct LabelProbability {
