@@ -192,6 +192,17 @@ void check_cross_fields(const json& doc, const std::string& source) {
     throw ConfigError(source + ": data: val_fraction + test_fraction leave no training data");
 }
 
+/// Model options added since a document was written (e.g. bn_momentum) take their defaults.
+void add_missing_model_defaults(json& doc) {
+  if (!doc.contains("model") || !doc["model"].is_object() || !doc["model"].contains("name")) return;
+  const auto name = doc["model"]["name"].get<std::string>();
+  for (const auto& spec : models::all_models()) {
+    if (spec.name != name) continue;
+    for (const auto& [key, value] : spec.defaults.items())
+      if (!doc["model"].contains(key)) doc["model"][key] = value;
+  }
+}
+
 }  // namespace
 
 json default_train_document() {
@@ -233,6 +244,7 @@ json upgrade_document(const json& doc) {
     const auto pointer = pointer_of(f.path);
     if (!out.contains(pointer)) out[pointer] = f.default_value;
   }
+  add_missing_model_defaults(out);
   return out;
 }
 
