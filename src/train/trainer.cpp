@@ -23,6 +23,7 @@
 #include "garbage/report/plots.hpp"
 #include "garbage/train/collective.hpp"
 #include "garbage/train/optimizer.hpp"
+#include "garbage/train/schedule.hpp"
 #include "garbage/train/tensorboard_log.hpp"
 
 namespace garbage::train {
@@ -328,6 +329,8 @@ class Trainer {
         torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
+      optimizer_->set_lr(scheduled_lr_at(cfg_.optimizer, cfg_.scheduler, state_.epoch, state_.step,
+                                         train_loader_->batches_per_epoch(), cfg_.epochs));
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
       auto logits = model_->forward(batch->images);
       auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, loss_options);

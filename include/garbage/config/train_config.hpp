@@ -29,11 +29,30 @@ struct OptimizerConfig {
 };
 
 struct SchedulerConfig {
-  std::string name = "none";  ///< none | step | cosine
+  std::string name = "none";  ///< none | step | cosine | onecycle
   int64_t step_size = 10;     ///< step: epochs between decays
   double gamma = 0.1;         ///< step: decay factor
   double min_lr = 0.0;        ///< cosine: floor
   int64_t warmup_epochs = 0;  ///< linear warm-up before either schedule
+  bool per_step = false;      ///< step/cosine/warm-up on the step count, not the epoch
+  int64_t warmup_steps = 0;   ///< extra warm-up steps (implies per_step)
+  double pct_start = 0.3;     ///< onecycle: share of steps rising to lr
+  double div_factor = 25;     ///< onecycle: initial rate lr / div_factor
+  double final_div_factor = 1e4;  ///< onecycle: final rate initial / final_div_factor
+};
+
+/// Mixup / CutMix per batch (timm's Mixup); both alphas 0: off.
+struct MixupConfig {
+  double mixup_alpha = 0.0;   ///< Beta(alpha, alpha) for mixup; 0: no mixup
+  double cutmix_alpha = 0.0;  ///< Beta(alpha, alpha) for CutMix; 0: no CutMix
+  double prob = 1.0;          ///< probability that a batch is mixed at all
+  double switch_prob = 0.5;   ///< CutMix instead of mixup, when both are on
+};
+
+/// Exponential moving average of the weights (train/ema.hpp); decay 0: off.
+struct EmaConfig {
+  double decay = 0.0;   ///< e.g. 0.999; per optimizer step
+  bool warmup = false;  ///< decay min(decay, (1 + t) / (10 + t)) at step t
 };
 
 struct EarlyStoppingConfig {
