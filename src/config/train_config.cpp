@@ -116,6 +116,8 @@ const std::vector<Field>& fields() {
       field("train.optimizer.nesterov", false, kAny, GARBAGE_MEMBER(optimizer.nesterov)),
       field("train.optimizer.weight_decay", 0.0, R::range(0, 1),
             GARBAGE_MEMBER(optimizer.weight_decay)),
+      field("train.optimizer.no_decay_norm_bias", false, kAny,
+            GARBAGE_MEMBER(optimizer.no_decay_norm_bias)),
       field("train.optimizer.beta1", 0.9, R::range(0, 0.9999), GARBAGE_MEMBER(optimizer.beta1)),
       field("train.optimizer.beta2", 0.999, R::range(0, 0.99999), GARBAGE_MEMBER(optimizer.beta2)),
       field("train.scheduler.name", "none", R::one_of({"none", "step", "cosine", "onecycle"}),

@@ -25,6 +25,7 @@ struct OptimizerConfig {
   double momentum = 0.9;  ///< sgd
   bool nesterov = false;  ///< sgd
   double weight_decay = 0.0;
+  bool no_decay_norm_bias = false;    ///< biases and norm parameters without weight decay
   double beta1 = 0.9, beta2 = 0.999;  ///< adam, adamw
 };
 
