@@ -12,6 +12,7 @@
 #include "garbage/core/runtime.hpp"
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
+#include "garbage/eval/tta.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/report/plots.hpp"
@@ -19,7 +20,8 @@
 namespace garbage::eval {
 
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
-                    const std::string& progress_label, const BatchObserver& observer) {
+                    const std::string& progress_label, const BatchObserver& observer,
+                    const std::string& tta) {
   c10::InferenceMode guard;
   bool was_training = model.is_training();
   model.eval();
@@ -30,7 +32,9 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   loader.start_epoch(0);
   int64_t done = 0;
   while (auto batch = loader.next()) {
-    auto logits = model.forward(batch->images);
+    // As logits, the log of the averaged probabilities: the loss is their negative log-likelihood.
+    auto logits = tta == "none" ? model.forward(batch->images)
+                                : torch::log(tta_probabilities(model, batch->images, tta));
     if (observer) observer(batch->images, logits);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch->labels,
@@ -99,6 +103,7 @@ class TensorSaver {
 }  // namespace
 
 EvalReport evaluate_checkpoint(const EvalRequest& request) {
+  check_tta_mode(request.tta);
   int threads = configure_threads(request.threads);
   auto loaded = loading::load_inference_model(request.model);
   const bool standalone = loaded.standalone();
@@ -138,6 +143,10 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                                "eval " + data::to_string(request.split),
                                request.save_tensors.empty() ? BatchObserver() : saver.observer());
   if (!request.save_tensors.empty()) saver.finish(report.evaluation.targets, class_names);
+  if (request.tta != "none")
+    report.tta =
+        evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
+                 "eval " + data::to_string(request.split) + " tta " + request.tta, {}, request.tta);
   report.paths = split.cache->paths;
   report.json = {{standalone ? "weights" : "checkpoint", loaded.source},
                  {"split", data::to_string(request.split)},
@@ -146,6 +155,9 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                  {"epoch", standalone ? -1 : loaded.meta.value("epoch", -1)},
                  {"skipped_files", split.cache->bad_files + split.index.missing_files},
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
+  if (report.tta)
+    report.json["tta"] = {{"mode", request.tta},
+                          {"metrics", metrics_to_json(report.tta->metrics, class_names)}};
   return report;
 }
 

@@ -11,6 +11,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/data/dataset.hpp"
+#include "garbage/eval/tta.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
@@ -127,7 +128,8 @@ std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
       rows.push_back(begin + i);
     }
     if (!ok.empty()) {
-      auto probs = torch::softmax(model.model->forward(torch::stack(ok)), 1).to(torch::kFloat64);
+      auto probs =
+          tta_probabilities(*model.model, torch::stack(ok), options.tta).to(torch::kFloat64);
       for (size_t r = 0; r < rows.size(); ++r)
         out[rows[r]].top = top_labels(probs[static_cast<int64_t>(r)], k, model.class_names);
     }

@@ -26,6 +26,7 @@ struct PredictOptions {
   int64_t top_k = 3;        ///< capped at the number of classes
   int64_t batch_size = 32;  ///< images per forward pass
   bool progress = true;     ///< a progress bar on stderr when there is more than one batch
+  std::string tta = "none";  ///< "flip": mean probabilities of the image and its mirror
 };
 
 struct LabelProbability {
