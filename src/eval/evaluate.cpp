@@ -153,6 +153,7 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                  {"data_root", cfg.dataset.root},
                  {"model", loaded.document.at("model")},
                  {"epoch", standalone ? -1 : loaded.meta.value("epoch", -1)},
+                 {"weights_used", loaded.ema ? "ema" : "model"},
                  {"skipped_files", split.cache->bad_files + split.index.missing_files},
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
   if (report.tta)

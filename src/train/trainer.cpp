@@ -22,6 +22,8 @@
 #include "garbage/models/pretrained.hpp"
 #include "garbage/report/plots.hpp"
 #include "garbage/train/collective.hpp"
+#include "garbage/train/ema.hpp"
+#include "garbage/train/mixup.hpp"
 #include "garbage/train/optimizer.hpp"
 #include "garbage/train/schedule.hpp"
 #include "garbage/train/tensorboard_log.hpp"
@@ -252,6 +254,15 @@ class Trainer {
       groups.push_back({std::move(g.params), g.lr_factor});
     }
     optimizer_ = make_optimizer(cfg_.optimizer, std::move(groups));
+    if (cfg_.ema.decay > 0) {
+      ema_ = models::create_model(model_cfg);
+      if (cfg_.loader.channels_last) models::convert_to_channels_last(*ema_);
+      copy_weights(*ema_, *model_);
+    }
+    if (cfg_.class_weights == "balanced")
+      class_weights_ = torch::tensor(
+          balanced_class_weights(train_.cache->labels, static_cast<int64_t>(class_names_.size())),
+          torch::kFloat);
     spdlog::info("model {}: {} trainable of {} parameters", model_cfg["name"].get<std::string>(),
                  models::count_parameters(*model_, true), models::count_parameters(*model_, false));
   }
@@ -277,6 +288,7 @@ class Trainer {
     auto src_buffers = loaded.model->named_buffers();
     for (auto& b : model_->named_buffers()) b.value().copy_(src_buffers[b.key()]);
     loading::load_optimizer_state(ckpt, *optimizer_->optimizer);
+    if (ema_) copy_weights(*ema_, loaded.state.ema ? *loaded.state.ema : *loaded.model);
     state_ = LoopState::from_json(loaded.state.meta.at("loop"));
     resume_rng_ = loaded.state.rng_state;
     if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
@@ -296,7 +308,7 @@ class Trainer {
   void save(const std::string& name) {
     if (!collective_->is_main()) return;
     loading::save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
-                             {checkpoint_meta(), torch_rng_state()});
+                             {checkpoint_meta(), torch_rng_state(), ema_});
   }
 
   void train_loop() {
@@ -325,18 +337,23 @@ class Trainer {
     std::vector<torch::Tensor> params;  // frozen parameters never get gradients
     for (const auto& p : model_->parameters())
       if (p.requires_grad()) params.push_back(p);
-    auto loss_options =
-        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
       optimizer_->set_lr(scheduled_lr_at(cfg_.optimizer, cfg_.scheduler, state_.epoch, state_.step,
                                          train_loader_->batches_per_epoch(), cfg_.epochs));
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
-      auto logits = model_->forward(batch->images);
-      auto loss = torch::nn::functional::cross_entropy(logits, batch->labels, loss_options);
+      const auto mixed = mix_batch(
+          batch->images, batch->labels, static_cast<int64_t>(class_names_.size()), cfg_.mixup,
+          cfg_.label_smoothing, mix_step_seed(cfg_.seed, state_.epoch, state_.step));
+      auto logits = model_->forward(mixed.images);
+      auto loss = training_loss(logits, batch->labels, mixed, cfg_.label_smoothing, class_weights_);
       loss.backward();
       collective_->average_gradients(params);
       optimizer_->optimizer->step();
+      if (ema_)
+        ema_update(*ema_, *model_,
+                   ema_decay_at(cfg_.ema.decay, cfg_.ema.warmup,
+                                state_.epoch * train_loader_->batches_per_epoch() + state_.step));
 
       double batch_loss = loss.item<double>();
       if (!std::isfinite(batch_loss))
@@ -378,12 +395,19 @@ class Trainer {
     m.train_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
     m.val_loss = val.metrics.loss;
     m.val_accuracy = val.metrics.accuracy;
+    if (ema_) {  // the averaged weights are what eval uses, so they pick the best epoch
+      auto ema_val = eval::evaluate(*ema_, *val_loader_, static_cast<int64_t>(class_names_.size()));
+      m.ema_val_loss = ema_val.metrics.loss;
+      m.ema_val_accuracy = ema_val.metrics.accuracy;
+    }
     m.train_images_per_second = state_.train_seconds > 0 ? sums[2] / state_.train_seconds : 0.0;
     m.seconds = state_.train_seconds + seconds_since(started);
     state_.history.push_back(m);
     if (tb_) tb_->epoch(m);
 
-    double metric = cfg_.early_stopping.metric == "val_loss" ? m.val_loss : m.val_accuracy;
+    double metric = cfg_.early_stopping.metric == "val_loss"
+                        ? (ema_ ? m.ema_val_loss : m.val_loss)
+                        : (ema_ ? m.ema_val_accuracy : m.val_accuracy);
     bool better = improved(cfg_.early_stopping, metric, state_.best_metric);
     if (better) {
       state_.best_metric = metric;
@@ -397,6 +421,9 @@ class Trainer {
         "{:.0f} s, lr {:.3g}{}",
         m.epoch, cfg_.epochs, m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy,
         m.train_images_per_second, m.seconds, m.lr, better ? " (best)" : "");
+    if (ema_)
+      spdlog::info("epoch {}/{}: EMA val loss {:.4f} acc {:.4f}", m.epoch, cfg_.epochs,
+                   m.ema_val_loss, m.ema_val_accuracy);
 
     ++state_.epoch;
     state_.step = 0;
@@ -498,6 +525,8 @@ class Trainer {
   std::unique_ptr<data::BatchLoader> train_loader_, val_loader_;
   models::ModelPtr model_;
   std::unique_ptr<OptimizerWithGroups> optimizer_;
+  models::ModelPtr ema_;         ///< train.ema: the moving average of model_'s weights
+  torch::Tensor class_weights_;  ///< train.class_weights: "balanced" loss weights
   LoopState state_;
   torch::Tensor resume_rng_;
   bool stopped_by_hook_ = false;
@@ -507,14 +536,19 @@ class Trainer {
 }  // namespace
 
 json EpochMetrics::to_json() const {
-  return {{"epoch", epoch},
-          {"lr", lr},
-          {"train_loss", train_loss},
-          {"train_accuracy", train_accuracy},
-          {"val_loss", val_loss},
-          {"val_accuracy", val_accuracy},
-          {"train_images_per_second", train_images_per_second},
-          {"seconds", seconds}};
+  json j = {{"epoch", epoch},
+            {"lr", lr},
+            {"train_loss", train_loss},
+            {"train_accuracy", train_accuracy},
+            {"val_loss", val_loss},
+            {"val_accuracy", val_accuracy},
+            {"train_images_per_second", train_images_per_second},
+            {"seconds", seconds}};
+  if (!std::isnan(ema_val_accuracy)) {
+    j["ema_val_loss"] = ema_val_loss;
+    j["ema_val_accuracy"] = ema_val_accuracy;
+  }
+  return j;
 }
 
 EpochMetrics EpochMetrics::from_json(const json& j) {
@@ -527,6 +561,8 @@ EpochMetrics EpochMetrics::from_json(const json& j) {
   m.val_accuracy = j.at("val_accuracy");
   m.train_images_per_second = j.at("train_images_per_second");
   m.seconds = j.at("seconds");
+  m.ema_val_loss = j.value("ema_val_loss", NAN);
+  m.ema_val_accuracy = j.value("ema_val_accuracy", NAN);
   return m;
 }
 

@@ -82,6 +82,9 @@ struct TrainConfig {
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
   double label_smoothing = 0.0;
+  MixupConfig mixup;
+  EmaConfig ema;
+  std::string class_weights = "none";  ///< none | balanced (loss weights n / (K * n_c))
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
   OptimizerConfig optimizer;
