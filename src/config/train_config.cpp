@@ -101,6 +101,10 @@ const std::vector<Field>& fields() {
             GARBAGE_MEMBER(transform.augment.random_resized_crop)),
       field("augment.rrc_min_scale", a.rrc_min_scale, R::positive(1.0),
             GARBAGE_MEMBER(transform.augment.rrc_min_scale)),
+      field("augment.trivial_augment", a.trivial_augment, kAny,
+            GARBAGE_MEMBER(transform.augment.trivial_augment)),
+      field("augment.random_erasing_p", a.random_erasing_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.random_erasing_p)),
       // train
       field("train.epochs", 20, R::range(1, 100000), GARBAGE_MEMBER(epochs)),
       field("train.batch_size", 32, R::range(1, 65536), GARBAGE_MEMBER(batch_size)),
