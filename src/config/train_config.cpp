@@ -75,6 +75,8 @@ const std::vector<Field>& fields() {
       field("preprocess.resize_mode", "square", R::one_of({"square", "shorter"}),
             GARBAGE_MEMBER(transform.resize.mode)),
       field("preprocess.crop", 0, R::range(0, 4096), GARBAGE_MEMBER(transform.resize.crop)),
+      field("preprocess.test_resize", 0, R::range(0, 4096), GARBAGE_MEMBER(test_resize)),
+      field("preprocess.test_crop", 0, R::range(0, 4096), GARBAGE_MEMBER(test_crop)),
       field("preprocess.mean", {n.mean[0], n.mean[1], n.mean[2]}, kAny,
             GARBAGE_MEMBER(transform.normalize.mean)),
       field("preprocess.std", {n.std[0], n.std[1], n.std[2]}, kAny,
@@ -196,6 +198,26 @@ int model_input_size(const json& model) {
 /// Fills the derived part of the transform (the effective resize).
 void finish_transform(TrainConfig& c, const json& model) {
   c.transform.resize.size = c.preprocess_resize > 0 ? c.preprocess_resize : model_input_size(model);
+  c.eval_resize = c.transform.resize;
+  if (c.test_resize > 0) c.eval_resize.size = c.test_resize;
+  if (c.test_crop > 0) c.eval_resize.crop = c.test_crop;
+}
+
+/// FixRes: evaluation may run at another size, except where the model fixes its input size.
+void check_test_resolution(const json& pre, const json& model, int train_out,
+                           const std::string& source) {
+  const int test_resize = pre["test_resize"].get<int>(), test_crop = pre["test_crop"].get<int>();
+  if (test_resize == 0 && test_crop == 0) return;
+  const int crop = pre["crop"].get<int>();
+  const int resize = test_resize > 0 ? test_resize : pre["resize"].get<int>();
+  const int out = test_crop > 0 ? test_crop : (crop > 0 ? crop : (resize > 0 ? resize : train_out));
+  if (model.contains("img_size") && out != train_out)
+    throw ConfigError(source + ": preprocess.test_crop/test_resize: evaluating at " +
+                      std::to_string(out) + " px, but model.img_size fixes the input at " +
+                      std::to_string(train_out) + " px (the flatten layer)");
+  if (test_crop > 0 && resize > 0 && test_crop > resize)
+    throw ConfigError(source + ": preprocess.test_crop: " + std::to_string(test_crop) +
+                      " is larger than the test resize " + std::to_string(resize));
 }
 
 void check_cross_fields(const json& doc, const std::string& source) {
@@ -210,6 +232,7 @@ void check_cross_fields(const json& doc, const std::string& source) {
   if (crop > 0 && resize > 0 && crop > resize)
     throw ConfigError(source + ": preprocess.crop: " + std::to_string(crop) +
                       " is larger than preprocess.resize " + std::to_string(resize));
+  check_test_resolution(pre, doc["model"], out, source);
   const auto& d = doc["data"];
   if (d["val_fraction"].get<double>() + d["test_fraction"].get<double>() >= 0.95)
     throw ConfigError(source + ": data: val_fraction + test_fraction leave no training data");
@@ -258,6 +281,7 @@ data::TransformSpec transform_from_document(const json& stored) {
     if (has_prefix(f.path, "preprocess.") || has_prefix(f.path, "augment."))
       f.read(c, doc.at(pointer_of(f.path)));
   finish_transform(c, doc.at("model"));
+  c.transform.resize = c.eval_resize;  // inference sees the test resolution (FixRes)
   return c.transform;
 }
 

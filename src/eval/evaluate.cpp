@@ -109,6 +109,7 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
   const bool standalone = loaded.standalone();
   auto& model = loaded.model;
   auto cfg = config::make_train_config(loaded.document);
+  cfg.transform.resize = cfg.eval_resize;  // the test resolution (FixRes) when one is set
   cfg.dataset.root = config::resolve_data_root(request.data_root, cfg.dataset.root);
   cfg.dataset.subset = 1.0;  // a gate must see the whole split
 

@@ -207,7 +207,7 @@ class Trainer {
  private:
   void load_data() {
     train_ = data::load_split(cfg_.dataset, data::Split::train, cfg_.transform.resize, threads_);
-    val_ = data::load_split(cfg_.dataset, data::Split::val, cfg_.transform.resize, threads_);
+    val_ = data::load_split(cfg_.dataset, data::Split::val, cfg_.eval_resize, threads_);
     class_names_ = train_.cache->class_names;
     if (val_.cache->class_names != class_names_)
       throw DataError(cfg_.dataset.root + ": train and val splits have different classes");
@@ -226,8 +226,10 @@ class Trainer {
     data::LoaderOptions eval_options = train_opts;
     eval_options.train = false;
     eval_options.batch_size = cfg_.eval_batch_size;
+    auto eval_transform = cfg_.transform;  // at the test resolution (FixRes) when one is set
+    eval_transform.resize = cfg_.eval_resize;
     val_loader_ = std::make_unique<data::BatchLoader>(
-        val_.cache, cfg_.transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
+        val_.cache, eval_transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
         eval_options);
   }
 

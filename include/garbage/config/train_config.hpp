@@ -78,6 +78,8 @@ struct TrainConfig {
   LoaderConfig loader;
   int preprocess_resize = 0;      ///< as configured; 0: the model's input size
   data::TransformSpec transform;  ///< resize.size is the effective size
+  int test_resize = 0, test_crop = 0;  ///< FixRes: val/test/inference sizes; 0: as training
+  data::ResizeSpec eval_resize;        ///< what val, test and inference resize with (derived)
   int64_t epochs = 20;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
@@ -121,7 +123,8 @@ TrainConfig load_train_config(const std::filesystem::path& path,
 std::string resolve_data_root(const std::optional<std::string>& cli_data,
                               const std::string& config_root);
 
-/// The transform a checkpoint or config describes (preprocess + augment sections).
+/// The transform a checkpoint or config describes (preprocess + augment sections), resizing as
+/// evaluation does (preprocess.test_resize / test_crop when set).
 data::TransformSpec transform_from_document(const json& resolved);
 
 }  // namespace garbage::config
