@@ -18,6 +18,7 @@ void add_eval_command(CLI::App& app) {
     double min_accuracy = -1;
     int threads = 0;
     int64_t batch = 0;
+    std::string tta = "none";
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("eval", "evaluate a checkpoint on a split");
@@ -45,6 +46,10 @@ one output per class.)",
   cmd->add_option("--min-accuracy", opts->min_accuracy,
                   "exit with code 3 when accuracy is below this fraction (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--tta", opts->tta,
+                  "also score with test-time augmentation, reported separately (flip: mean of "
+                  "the image's and its mirror's probabilities)")
+      ->check(CLI::IsMember({"none", "flip"}));
   add_threads_option(*cmd, opts->threads);
   cmd->add_option("--batch", opts->batch, "batch size (default: the checkpoint's)")
       ->check(CLI::NonNegativeNumber);
@@ -59,9 +64,13 @@ one output per class.)",
     request.threads = opts->threads;
     request.batch_size = opts->batch;
     request.engine = opts->engine;
+    request.tta = opts->tta;
     auto report = eval::evaluate_checkpoint(request);
     std::cout << eval::format_metrics_table(report.evaluation.metrics, report.class_names)
               << "\nengine: " << report.json.at("engine").get<std::string>() << std::endl;
+    if (report.tta)
+      std::cout << "with test-time augmentation (" << opts->tta << "):\n"
+                << eval::format_metrics_table(report.tta->metrics, report.class_names) << std::endl;
     if (!opts->report.empty()) {
       auto png = eval::write_eval_report(report, opts->report);
       spdlog::info("report written to {} and {}", opts->report, png.string());

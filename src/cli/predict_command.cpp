@@ -45,6 +45,10 @@ the data set (--data, else the default data root) when it has as many as the hea
   cmd->add_option("--batch", opts->predict.batch_size, "images per forward pass")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--tta", opts->predict.tta,
+                  "test-time augmentation (flip: mean of the image's and its mirror's "
+                  "probabilities)")
+      ->check(CLI::IsMember({"none", "flip"}));
   add_threads_option(*cmd, opts->threads);
   add_data_option(*cmd, opts->data, "data set naming the classes of a --model head");
   add_engine_option(*cmd, opts->predict.engine);

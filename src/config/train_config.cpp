@@ -75,6 +75,8 @@ const std::vector<Field>& fields() {
       field("preprocess.resize_mode", "square", R::one_of({"square", "shorter"}),
             GARBAGE_MEMBER(transform.resize.mode)),
       field("preprocess.crop", 0, R::range(0, 4096), GARBAGE_MEMBER(transform.resize.crop)),
+      field("preprocess.test_resize", 0, R::range(0, 4096), GARBAGE_MEMBER(test_resize)),
+      field("preprocess.test_crop", 0, R::range(0, 4096), GARBAGE_MEMBER(test_crop)),
       field("preprocess.mean", {n.mean[0], n.mean[1], n.mean[2]}, kAny,
             GARBAGE_MEMBER(transform.normalize.mean)),
       field("preprocess.std", {n.std[0], n.std[1], n.std[2]}, kAny,
@@ -101,6 +103,10 @@ const std::vector<Field>& fields() {
             GARBAGE_MEMBER(transform.augment.random_resized_crop)),
       field("augment.rrc_min_scale", a.rrc_min_scale, R::positive(1.0),
             GARBAGE_MEMBER(transform.augment.rrc_min_scale)),
+      field("augment.trivial_augment", a.trivial_augment, kAny,
+            GARBAGE_MEMBER(transform.augment.trivial_augment)),
+      field("augment.random_erasing_p", a.random_erasing_p, R::range(0, 1),
+            GARBAGE_MEMBER(transform.augment.random_erasing_p)),
       // train
       field("train.epochs", 20, R::range(1, 100000), GARBAGE_MEMBER(epochs)),
       field("train.batch_size", 32, R::range(1, 65536), GARBAGE_MEMBER(batch_size)),
@@ -108,6 +114,14 @@ const std::vector<Field>& fields() {
       field("train.eval_engine", "auto", R::one_of({"auto", "native", "torch"}),
             GARBAGE_MEMBER(eval_engine)),
       field("train.label_smoothing", 0.0, R::range(0, 0.99), GARBAGE_MEMBER(label_smoothing)),
+      field("train.mixup.mixup_alpha", 0.0, R::range(0, 100), GARBAGE_MEMBER(mixup.mixup_alpha)),
+      field("train.mixup.cutmix_alpha", 0.0, R::range(0, 100), GARBAGE_MEMBER(mixup.cutmix_alpha)),
+      field("train.mixup.prob", 1.0, R::range(0, 1), GARBAGE_MEMBER(mixup.prob)),
+      field("train.mixup.switch_prob", 0.5, R::range(0, 1), GARBAGE_MEMBER(mixup.switch_prob)),
+      field("train.ema.decay", 0.0, R::range(0, 0.999999), GARBAGE_MEMBER(ema.decay)),
+      field("train.ema.warmup", false, kAny, GARBAGE_MEMBER(ema.warmup)),
+      field("train.class_weights", "none", R::one_of({"none", "balanced"}),
+            GARBAGE_MEMBER(class_weights)),
       field("train.test_at_end", true, kAny, GARBAGE_MEMBER(test_at_end)),
       field("train.tensorboard", true, kAny, GARBAGE_MEMBER(tensorboard)),
       field("train.fused_kernels", true, kAny, GARBAGE_MEMBER(fused_kernels)),
@@ -120,9 +134,11 @@ const std::vector<Field>& fields() {
       field("train.optimizer.nesterov", false, kAny, GARBAGE_MEMBER(optimizer.nesterov)),
       field("train.optimizer.weight_decay", 0.0, R::range(0, 1),
             GARBAGE_MEMBER(optimizer.weight_decay)),
+      field("train.optimizer.no_decay_norm_bias", false, kAny,
+            GARBAGE_MEMBER(optimizer.no_decay_norm_bias)),
       field("train.optimizer.beta1", 0.9, R::range(0, 0.9999), GARBAGE_MEMBER(optimizer.beta1)),
       field("train.optimizer.beta2", 0.999, R::range(0, 0.99999), GARBAGE_MEMBER(optimizer.beta2)),
-      field("train.scheduler.name", "none", R::one_of({"none", "step", "cosine"}),
+      field("train.scheduler.name", "none", R::one_of({"none", "step", "cosine", "onecycle"}),
             GARBAGE_MEMBER(scheduler.name)),
       field("train.scheduler.step_size", 10, R::range(1, 100000),
             GARBAGE_MEMBER(scheduler.step_size)),
@@ -130,6 +146,15 @@ const std::vector<Field>& fields() {
       field("train.scheduler.min_lr", 0.0, R::range(0, 10), GARBAGE_MEMBER(scheduler.min_lr)),
       field("train.scheduler.warmup_epochs", 0, R::range(0, 100000),
             GARBAGE_MEMBER(scheduler.warmup_epochs)),
+      field("train.scheduler.per_step", false, kAny, GARBAGE_MEMBER(scheduler.per_step)),
+      field("train.scheduler.warmup_steps", 0, R::range(0, 10000000),
+            GARBAGE_MEMBER(scheduler.warmup_steps)),
+      field("train.scheduler.pct_start", 0.3, R::positive(0.99),
+            GARBAGE_MEMBER(scheduler.pct_start)),
+      field("train.scheduler.div_factor", 25.0, R::at_least(1),
+            GARBAGE_MEMBER(scheduler.div_factor)),
+      field("train.scheduler.final_div_factor", 1e4, R::at_least(1),
+            GARBAGE_MEMBER(scheduler.final_div_factor)),
       field("train.early_stopping.metric", "val_accuracy", R::one_of({"val_accuracy", "val_loss"}),
             GARBAGE_MEMBER(early_stopping.metric)),
       field("train.early_stopping.patience", 5, R::range(0, 100000),
@@ -177,6 +202,26 @@ int model_input_size(const json& model) {
 /// Fills the derived part of the transform (the effective resize).
 void finish_transform(TrainConfig& c, const json& model) {
   c.transform.resize.size = c.preprocess_resize > 0 ? c.preprocess_resize : model_input_size(model);
+  c.eval_resize = c.transform.resize;
+  if (c.test_resize > 0) c.eval_resize.size = c.test_resize;
+  if (c.test_crop > 0) c.eval_resize.crop = c.test_crop;
+}
+
+/// FixRes: evaluation may run at another size, except where the model fixes its input size.
+void check_test_resolution(const json& pre, const json& model, int train_out,
+                           const std::string& source) {
+  const int test_resize = pre["test_resize"].get<int>(), test_crop = pre["test_crop"].get<int>();
+  if (test_resize == 0 && test_crop == 0) return;
+  const int crop = pre["crop"].get<int>();
+  const int resize = test_resize > 0 ? test_resize : pre["resize"].get<int>();
+  const int out = test_crop > 0 ? test_crop : (crop > 0 ? crop : (resize > 0 ? resize : train_out));
+  if (model.contains("img_size") && out != train_out)
+    throw ConfigError(source + ": preprocess.test_crop/test_resize: evaluating at " +
+                      std::to_string(out) + " px, but model.img_size fixes the input at " +
+                      std::to_string(train_out) + " px (the flatten layer)");
+  if (test_crop > 0 && resize > 0 && test_crop > resize)
+    throw ConfigError(source + ": preprocess.test_crop: " + std::to_string(test_crop) +
+                      " is larger than the test resize " + std::to_string(resize));
 }
 
 void check_cross_fields(const json& doc, const std::string& source) {
@@ -191,9 +236,21 @@ void check_cross_fields(const json& doc, const std::string& source) {
   if (crop > 0 && resize > 0 && crop > resize)
     throw ConfigError(source + ": preprocess.crop: " + std::to_string(crop) +
                       " is larger than preprocess.resize " + std::to_string(resize));
+  check_test_resolution(pre, doc["model"], out, source);
   const auto& d = doc["data"];
   if (d["val_fraction"].get<double>() + d["test_fraction"].get<double>() >= 0.95)
     throw ConfigError(source + ": data: val_fraction + test_fraction leave no training data");
+}
+
+/// Model options added since a document was written (e.g. bn_momentum) take their defaults.
+void add_missing_model_defaults(json& doc) {
+  if (!doc.contains("model") || !doc["model"].is_object() || !doc["model"].contains("name")) return;
+  const auto name = doc["model"]["name"].get<std::string>();
+  for (const auto& spec : models::all_models()) {
+    if (spec.name != name) continue;
+    for (const auto& [key, value] : spec.defaults.items())
+      if (!doc["model"].contains(key)) doc["model"][key] = value;
+  }
 }
 
 }  // namespace
@@ -228,6 +285,7 @@ data::TransformSpec transform_from_document(const json& stored) {
     if (has_prefix(f.path, "preprocess.") || has_prefix(f.path, "augment."))
       f.read(c, doc.at(pointer_of(f.path)));
   finish_transform(c, doc.at("model"));
+  c.transform.resize = c.eval_resize;  // inference sees the test resolution (FixRes)
   return c.transform;
 }
 
@@ -237,6 +295,7 @@ json upgrade_document(const json& doc) {
     const auto pointer = pointer_of(f.path);
     if (!out.contains(pointer)) out[pointer] = f.default_value;
   }
+  add_missing_model_defaults(out);
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/runtime.hpp"
+#include "garbage/data/trivial_augment.hpp"
 
 namespace garbage::data {
 namespace {
@@ -124,7 +125,17 @@ cv::Mat apply_train(const cv::Mat& cached, const TransformSpec& spec, std::mt199
     img = flipped;
   }
   img = random_warp(img, aug, rng);
-  return random_color(img, aug, rng);
+  img = random_color(img, aug, rng);
+  if (aug.trivial_augment) img = trivial_augment(img, rng);
+  if (aug.random_erasing_p > 0) {
+    // torchvision erases the normalised tensor with 0: the mean colour here.
+    const auto& m = spec.normalize.mean;
+    img = random_erasing(
+        img, aug.random_erasing_p,
+        cv::Scalar(std::round(m[0] * 255.0), std::round(m[1] * 255.0), std::round(m[2] * 255.0)),
+        rng);
+  }
+  return img;
 }
 
 void write_normalized(const cv::Mat& rgb, const Normalize& norm, float* dst, bool channels_last) {

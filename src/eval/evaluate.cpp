@@ -13,6 +13,7 @@
 #include "garbage/data/loader.hpp"
 #include "garbage/data/pipeline.hpp"
 #include "garbage/engine/runner.hpp"
+#include "garbage/eval/tta.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/report/plots.hpp"
@@ -21,7 +22,7 @@ namespace garbage::eval {
 
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
                     const std::string& progress_label, const BatchObserver& observer,
-                    engine::InferenceRunner* runner) {
+                    engine::InferenceRunner* runner, const std::string& tta) {
   c10::InferenceMode guard;
   bool was_training = model.is_training();
   model.eval();
@@ -31,10 +32,15 @@ Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, in
   if (!progress_label.empty()) bar.emplace(loader.batches_per_epoch(), progress_label, "batch");
   loader.start_epoch(0);
   const auto device = models::device_of(model);
+  const Forward forward = [&](const torch::Tensor& x) {
+    return runner ? runner->forward(x) : model.forward(x);
+  };
   int64_t done = 0;
   while (auto batch = loader.next()) {
     auto images = batch->images.to(device);
-    auto logits = runner ? runner->forward(images) : model.forward(images);
+    // As logits, the log of the averaged probabilities: the loss is their negative log-likelihood.
+    auto logits =
+        tta == "none" ? forward(images) : torch::log(tta_probabilities(forward, images, tta));
     if (observer) observer(images, logits);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch->labels.to(device),
@@ -103,11 +109,13 @@ class TensorSaver {
 }  // namespace
 
 EvalReport evaluate_checkpoint(const EvalRequest& request) {
+  check_tta_mode(request.tta);
   int threads = configure_threads(request.threads);
   auto loaded = loading::load_inference_model(request.model);
   const bool standalone = loaded.standalone();
   auto& model = loaded.model;
   auto cfg = config::make_train_config(loaded.document);
+  cfg.transform.resize = cfg.eval_resize;  // the test resolution (FixRes) when one is set
   cfg.dataset.root = config::resolve_data_root(request.data_root, cfg.dataset.root);
   cfg.dataset.subset = 1.0;  // a gate must see the whole split
 
@@ -146,6 +154,10 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                "eval " + data::to_string(request.split),
                request.save_tensors.empty() ? BatchObserver() : saver.observer(), &runner);
   if (!request.save_tensors.empty()) saver.finish(report.evaluation.targets, class_names);
+  if (request.tta != "none")
+    report.tta = evaluate(*model, loader, static_cast<int64_t>(class_names.size()),
+                          "eval " + data::to_string(request.split) + " tta " + request.tta, {},
+                          &runner, request.tta);
   report.paths = split.cache->paths;
   report.json = {{standalone ? "weights" : "checkpoint", loaded.source},
                  {"split", data::to_string(request.split)},
@@ -153,8 +165,12 @@ EvalReport evaluate_checkpoint(const EvalRequest& request) {
                  {"model", loaded.document.at("model")},
                  {"epoch", standalone ? -1 : loaded.meta.value("epoch", -1)},
                  {"engine", runner.engine()},
+                 {"weights_used", loaded.ema ? "ema" : "model"},
                  {"skipped_files", split.cache->bad_files + split.index.missing_files},
                  {"metrics", metrics_to_json(report.evaluation.metrics, class_names)}};
+  if (report.tta)
+    report.json["tta"] = {{"mode", request.tta},
+                          {"metrics", metrics_to_json(report.tta->metrics, class_names)}};
   return report;
 }
 

@@ -12,6 +12,7 @@
 #include "garbage/core/progress.hpp"
 #include "garbage/data/dataset.hpp"
 #include "garbage/engine/runner.hpp"
+#include "garbage/eval/tta.hpp"
 #include "garbage/loading/inference_model.hpp"
 #include "garbage/models/classifier.hpp"
 
@@ -132,7 +133,8 @@ std::vector<FilePrediction> predict_files(const loading::InferenceModel& model,
     }
     if (!ok.empty()) {
       auto input = torch::stack(ok).to(models::device_of(*model.model));
-      auto probs = torch::softmax(runner.forward(input), 1).to(torch::kCPU, torch::kFloat64);
+      const Forward forward = [&](const torch::Tensor& x) { return runner.forward(x); };
+      auto probs = tta_probabilities(forward, input, options.tta).to(torch::kCPU, torch::kFloat64);
       for (size_t r = 0; r < rows.size(); ++r)
         out[rows[r]].top = top_labels(probs[static_cast<int64_t>(r)], k, model.class_names);
     }

@@ -41,6 +41,11 @@ void save_checkpoint(const std::filesystem::path& path, const models::Classifier
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
   archive.write("model", model_archive);
+  if (state.ema) {
+    torch::serialize::OutputArchive ema_archive;
+    state.ema->save(ema_archive);
+    archive.write("ema", ema_archive);
+  }
   if (optimizer) {
     torch::serialize::OutputArchive optimizer_archive;
     optimizer->save(optimizer_archive);
@@ -101,6 +106,15 @@ LoadedCheckpoint load_checkpoint(const std::filesystem::path& path) {
   torch::Tensor rng;
   if (archive.try_read("rng_state", rng, /*is_buffer=*/true)) loaded.state.rng_state = rng;
   loaded.model->eval();
+  torch::serialize::InputArchive ema_archive;
+  if (archive.try_read("ema", ema_archive)) {
+    loaded.state.ema = models::create_model(meta["config"]["model"]);
+    with_context(path, "EMA weights do not match the stored model config", [&] {
+      loaded.state.ema->load(ema_archive);
+      return 0;
+    });
+    loaded.state.ema->eval();
+  }
   return loaded;
 }
 

@@ -47,6 +47,12 @@ InferenceModel load_inference_model(const ModelSource& source) {
   } else {
     auto loaded = loading::load_checkpoint(source.checkpoint);
     out.model = loaded.model;
+    // A run with train.ema validated and chose its best epoch on the averaged weights.
+    if (loaded.state.ema) {
+      out.model = loaded.state.ema;
+      out.ema = true;
+      spdlog::info("{}: using the EMA weights (train.ema)", source.checkpoint.string());
+    }
     out.meta = loaded.state.meta;
     out.document = out.meta.at("config");
     out.source = source.checkpoint.string();

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/batchnorm_options.hpp"
 #include "garbage/models/graph.hpp"
 #include "garbage/models/layers.hpp"
 
@@ -226,6 +227,8 @@ ModelSpec mobilenet_spec(const std::string& name, const std::string& description
   spec.defaults = {{"dropout", 0.2}};
   spec.rules = {{"dropout", Rule::range(0, 0.99)}};
   add_pretrained_keys(spec);
+  // torchvision's MobileNetV3 values; a short run from scratch wants a faster momentum (0.1).
+  add_batchnorm_keys(spec, 0.01, 1e-3);
   spec.head = kHead;
   for (const auto& file : files) spec.pretrained.push_back(torchvision_file(file));
   spec.create = [](const nlohmann::json& c) -> ModelPtr {

@@ -2,6 +2,7 @@
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/json_io.hpp"
+#include "garbage/models/batchnorm_options.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/mobilenet_v3.hpp"
 #include "garbage/models/resnet.hpp"
@@ -17,6 +18,17 @@ std::vector<ModelSpec>& registered() {
       resnet_spec(34),   resnet_spec(50),           resnet_spec(101),          resnet_spec(152),
   };
   return specs;
+}
+
+/// Sets every BatchNorm layer's running-statistics momentum and epsilon (libtorch's forward and
+/// the fused kernels read both from the options on every call).
+void configure_batchnorm(ClassifierImpl& model, double momentum, double eps) {
+  for (const auto& module : model.modules()) {
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(module.get())) {
+      bn->options.momentum(momentum);
+      bn->options.eps(eps);
+    }
+  }
 }
 
 }  // namespace
@@ -71,7 +83,18 @@ nlohmann::json resolve_model_config(const nlohmann::json& user, const std::strin
 
 ModelPtr create_model(const nlohmann::json& resolved) {
   const auto& spec = find_model(resolved.at("name").get<std::string>());
-  return spec.create(resolved);
+  auto model = spec.create(resolved);
+  if (resolved.contains("bn_momentum") && resolved.contains("bn_eps"))
+    configure_batchnorm(*model, resolved["bn_momentum"].get<double>(),
+                        resolved["bn_eps"].get<double>());
+  return model;
+}
+
+void add_batchnorm_keys(ModelSpec& spec, double momentum, double eps) {
+  spec.defaults["bn_momentum"] = momentum;
+  spec.defaults["bn_eps"] = eps;
+  spec.rules["bn_momentum"] = Rule::range(0, 1);
+  spec.rules["bn_eps"] = Rule::positive(1.0);
 }
 
 PretrainedFile torchvision_file(const std::string& file_name) {

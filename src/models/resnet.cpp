@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/batchnorm_options.hpp"
 #include "garbage/models/graph.hpp"
 #include "garbage/models/layers.hpp"
 
@@ -377,6 +378,7 @@ ModelSpec resnet_spec(int depth) {
   spec.rules = {{"attention", Rule::one_of({"none", "se", "cbam", "recyclenet"})},
                 {"recyclenet_fusion", Rule::one_of({"sum", "mul", "max", "channel", "spatial"})}};
   add_pretrained_keys(spec);
+  add_batchnorm_keys(spec, 0.1, 1e-5);  // torchvision ResNet: torch.nn.BatchNorm2d's defaults
   spec.head = kHead;
   for (const auto& file : official_files(depth)) spec.pretrained.push_back(torchvision_file(file));
   spec.create = [](const nlohmann::json& c) -> ModelPtr {

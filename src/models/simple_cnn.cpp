@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "garbage/core/errors.hpp"
+#include "garbage/models/batchnorm_options.hpp"
 #include "garbage/models/graph.hpp"
 #include "garbage/models/layers.hpp"
 
@@ -127,6 +128,7 @@ ModelSpec simple_cnn_spec() {
                 {"dropout", Rule::range(0, 0.99)},
                 {"img_size", Rule::range(8, 2048)},
                 {"num_classes", Rule::range(2, 100000)}};
+  add_batchnorm_keys(spec, 0.1, 1e-5);  // torch.nn.BatchNorm2d's defaults
   spec.check = check_simple_cnn;
   spec.input_size = static_cast<int>(d.img_size);
   spec.create = [](const nlohmann::json& c) -> ModelPtr {

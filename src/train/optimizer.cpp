@@ -23,8 +23,11 @@ template <typename Options>
 std::unique_ptr<torch::optim::Optimizer> build(const std::vector<ParamGroup>& groups,
                                                const Options& defaults) {
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
-  for (const auto& g : groups)
-    torch_groups.emplace_back(g.params, std::make_unique<Options>(defaults));
+  for (const auto& g : groups) {
+    auto options = std::make_unique<Options>(defaults);
+    if (!g.weight_decay) options->weight_decay(0.0);
+    torch_groups.emplace_back(g.params, std::move(options));
+  }
   using Opt =
       std::conditional_t<std::is_same_v<Options, torch::optim::AdamOptions>, torch::optim::Adam,
                          std::conditional_t<std::is_same_v<Options, torch::optim::AdamWOptions>,
@@ -33,8 +36,20 @@ std::unique_ptr<torch::optim::Optimizer> build(const std::vector<ParamGroup>& gr
 }
 }  // namespace
 
+std::vector<ParamGroup> split_no_decay(std::vector<ParamGroup> groups) {
+  std::vector<ParamGroup> out;
+  for (auto& g : groups) {
+    ParamGroup decay{{}, g.lr_factor, g.weight_decay}, no_decay{{}, g.lr_factor, false};
+    for (auto& p : g.params) (p.dim() <= 1 ? no_decay : decay).params.push_back(std::move(p));
+    for (auto* half : {&decay, &no_decay})
+      if (!half->params.empty()) out.push_back(std::move(*half));
+  }
+  return out;
+}
+
 std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfig& c,
                                                     std::vector<ParamGroup> groups) {
+  if (c.no_decay_norm_bias) groups = split_no_decay(std::move(groups));
   groups.erase(std::remove_if(groups.begin(), groups.end(),
                               [](const ParamGroup& g) { return g.params.empty(); }),
                groups.end());

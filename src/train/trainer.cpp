@@ -25,8 +25,11 @@
 #include "garbage/models/pretrained.hpp"
 #include "garbage/report/plots.hpp"
 #include "garbage/train/collective.hpp"
+#include "garbage/train/ema.hpp"
+#include "garbage/train/mixup.hpp"
 #include "garbage/train/optimizer.hpp"
 #include "garbage/train/profile.hpp"
+#include "garbage/train/schedule.hpp"
 #include "garbage/train/tensorboard_log.hpp"
 
 namespace garbage::train {
@@ -213,7 +216,7 @@ class Trainer {
  private:
   void load_data() {
     train_ = data::load_split(cfg_.dataset, data::Split::train, cfg_.transform.resize, threads_);
-    val_ = data::load_split(cfg_.dataset, data::Split::val, cfg_.transform.resize, threads_);
+    val_ = data::load_split(cfg_.dataset, data::Split::val, cfg_.eval_resize, threads_);
     class_names_ = train_.cache->class_names;
     if (val_.cache->class_names != class_names_)
       throw DataError(cfg_.dataset.root + ": train and val splits have different classes");
@@ -232,8 +235,10 @@ class Trainer {
     data::LoaderOptions eval_options = train_opts;
     eval_options.train = false;
     eval_options.batch_size = cfg_.eval_batch_size;
+    auto eval_transform = cfg_.transform;  // at the test resolution (FixRes) when one is set
+    eval_transform.resize = cfg_.eval_resize;
     val_loader_ = std::make_unique<data::BatchLoader>(
-        val_.cache, cfg_.transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
+        val_.cache, eval_transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
         eval_options);
   }
 
@@ -263,6 +268,16 @@ class Trainer {
       groups.push_back({std::move(g.params), g.lr_factor});
     }
     optimizer_ = make_optimizer(cfg_.optimizer, std::move(groups));
+    if (cfg_.ema.decay > 0) {
+      ema_ = models::create_model(model_cfg);
+      if (cfg_.loader.channels_last) models::convert_to_channels_last(*ema_);
+      ema_->to(device_);
+      copy_weights(*ema_, *model_);
+    }
+    if (cfg_.class_weights == "balanced")
+      class_weights_ = torch::tensor(
+          balanced_class_weights(train_.cache->labels, static_cast<int64_t>(class_names_.size())),
+          torch::TensorOptions(torch::kFloat).device(device_));
     spdlog::info("model {}: {} trainable of {} parameters", model_cfg["name"].get<std::string>(),
                  models::count_parameters(*model_, true), models::count_parameters(*model_, false));
   }
@@ -288,6 +303,7 @@ class Trainer {
     auto src_buffers = loaded.model->named_buffers();
     for (auto& b : model_->named_buffers()) b.value().copy_(src_buffers[b.key()]);
     loading::load_optimizer_state(ckpt, *optimizer_->optimizer, device_);
+    if (ema_) copy_weights(*ema_, loaded.state.ema ? *loaded.state.ema : *loaded.model);
     state_ = LoopState::from_json(loaded.state.meta.at("loop"));
     resume_rng_ = loaded.state.rng_state;
     if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
@@ -307,7 +323,7 @@ class Trainer {
   void save(const std::string& name) {
     if (!collective_->is_main()) return;
     loading::save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
-                             {checkpoint_meta(), torch_rng_state()});
+                             {checkpoint_meta(), torch_rng_state(), ema_});
   }
 
   void train_loop() {
@@ -336,8 +352,6 @@ class Trainer {
     std::vector<torch::Tensor> params;  // frozen parameters never get gradients
     for (const auto& p : model_->parameters())
       if (p.requires_grad()) params.push_back(p);
-    auto loss_options =
-        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.label_smoothing);
     // Models run their BatchNorm + activation pairs and activations as fused kernels.
     kernels::FusedScope fused(cfg_.fused_kernels);
     // --profile: phase times of every step but the first (warm-up), and in the first epoch
@@ -347,15 +361,24 @@ class Trainer {
     auto started = Clock::now();
     while (auto batch = train_loader_->next()) {
       profiler.mark(Phase::data);
+      optimizer_->set_lr(scheduled_lr_at(cfg_.optimizer, cfg_.scheduler, state_.epoch, state_.step,
+                                         train_loader_->batches_per_epoch(), cfg_.epochs));
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // cheaper than zero-filling
       auto images = batch->images.to(device_), labels = batch->labels.to(device_);
-      auto logits = model_->forward(images);
-      auto loss = torch::nn::functional::cross_entropy(logits, labels, loss_options);
+      const auto mixed =
+          mix_batch(images, labels, static_cast<int64_t>(class_names_.size()), cfg_.mixup,
+                    cfg_.label_smoothing, mix_step_seed(cfg_.seed, state_.epoch, state_.step));
+      auto logits = model_->forward(mixed.images);
+      auto loss = training_loss(logits, labels, mixed, cfg_.label_smoothing, class_weights_);
       profiler.mark(Phase::forward);
       loss.backward();
       collective_->average_gradients(params);
       profiler.mark(Phase::backward);
       optimizer_->optimizer->step();
+      if (ema_)
+        ema_update(*ema_, *model_,
+                   ema_decay_at(cfg_.ema.decay, cfg_.ema.warmup,
+                                state_.epoch * train_loader_->batches_per_epoch() + state_.step));
       profiler.mark(Phase::optimizer);
 
       double batch_loss = loss.item<double>();
@@ -408,12 +431,19 @@ class Trainer {
     m.train_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
     m.val_loss = val.metrics.loss;
     m.val_accuracy = val.metrics.accuracy;
+    if (ema_) {  // the averaged weights are what eval uses, so they pick the best epoch
+      auto ema_val = eval::evaluate(*ema_, *val_loader_, static_cast<int64_t>(class_names_.size()));
+      m.ema_val_loss = ema_val.metrics.loss;
+      m.ema_val_accuracy = ema_val.metrics.accuracy;
+    }
     m.train_images_per_second = state_.train_seconds > 0 ? sums[2] / state_.train_seconds : 0.0;
     m.seconds = state_.train_seconds + seconds_since(started);
     state_.history.push_back(m);
     if (tb_) tb_->epoch(m);
 
-    double metric = cfg_.early_stopping.metric == "val_loss" ? m.val_loss : m.val_accuracy;
+    double metric = cfg_.early_stopping.metric == "val_loss"
+                        ? (ema_ ? m.ema_val_loss : m.val_loss)
+                        : (ema_ ? m.ema_val_accuracy : m.val_accuracy);
     bool better = improved(cfg_.early_stopping, metric, state_.best_metric);
     if (better) {
       state_.best_metric = metric;
@@ -427,6 +457,9 @@ class Trainer {
         "{:.0f} s, lr {:.3g}{}",
         m.epoch, cfg_.epochs, m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy,
         m.train_images_per_second, m.seconds, m.lr, better ? " (best)" : "");
+    if (ema_)
+      spdlog::info("epoch {}/{}: EMA val loss {:.4f} acc {:.4f}", m.epoch, cfg_.epochs,
+                   m.ema_val_loss, m.ema_val_accuracy);
 
     ++state_.epoch;
     state_.step = 0;
@@ -530,6 +563,8 @@ class Trainer {
   models::ModelPtr model_;
   torch::Device device_{torch::kCPU};  ///< train.device, resolved
   std::unique_ptr<OptimizerWithGroups> optimizer_;
+  models::ModelPtr ema_;         ///< train.ema: the moving average of model_'s weights
+  torch::Tensor class_weights_;  ///< train.class_weights: "balanced" loss weights
   LoopState state_;
   torch::Tensor resume_rng_;
   bool stopped_by_hook_ = false;
@@ -539,14 +574,19 @@ class Trainer {
 }  // namespace
 
 json EpochMetrics::to_json() const {
-  return {{"epoch", epoch},
-          {"lr", lr},
-          {"train_loss", train_loss},
-          {"train_accuracy", train_accuracy},
-          {"val_loss", val_loss},
-          {"val_accuracy", val_accuracy},
-          {"train_images_per_second", train_images_per_second},
-          {"seconds", seconds}};
+  json j = {{"epoch", epoch},
+            {"lr", lr},
+            {"train_loss", train_loss},
+            {"train_accuracy", train_accuracy},
+            {"val_loss", val_loss},
+            {"val_accuracy", val_accuracy},
+            {"train_images_per_second", train_images_per_second},
+            {"seconds", seconds}};
+  if (!std::isnan(ema_val_accuracy)) {
+    j["ema_val_loss"] = ema_val_loss;
+    j["ema_val_accuracy"] = ema_val_accuracy;
+  }
+  return j;
 }
 
 EpochMetrics EpochMetrics::from_json(const json& j) {
@@ -559,6 +599,8 @@ EpochMetrics EpochMetrics::from_json(const json& j) {
   m.val_accuracy = j.at("val_accuracy");
   m.train_images_per_second = j.at("train_images_per_second");
   m.seconds = j.at("seconds");
+  m.ema_val_loss = j.value("ema_val_loss", NAN);
+  m.ema_val_accuracy = j.value("ema_val_accuracy", NAN);
   return m;
 }
 

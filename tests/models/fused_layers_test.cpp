@@ -63,7 +63,9 @@ void expect_as_accurate(const torch::Tensor& fused, const torch::Tensor& plain,
   const double plain_error = relative_error(plain, reference);
   EXPECT_LE(fused_error, 4 * plain_error + 1e-6)
       << what << ": fused " << fused_error << " vs libtorch float " << plain_error;
-  if (rtol) EXPECT_LE(relative_error(fused, plain), *rtol) << what;
+  if (rtol) {
+    EXPECT_LE(relative_error(fused, plain), *rtol) << what;
+  }
 }
 
 void check_model(const nlohmann::json& user, std::vector<int64_t> shape, bool channels_last,

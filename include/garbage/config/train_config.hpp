@@ -25,15 +25,35 @@ struct OptimizerConfig {
   double momentum = 0.9;  ///< sgd
   bool nesterov = false;  ///< sgd
   double weight_decay = 0.0;
+  bool no_decay_norm_bias = false;    ///< biases and norm parameters without weight decay
   double beta1 = 0.9, beta2 = 0.999;  ///< adam, adamw
 };
 
 struct SchedulerConfig {
-  std::string name = "none";  ///< none | step | cosine
+  std::string name = "none";  ///< none | step | cosine | onecycle
   int64_t step_size = 10;     ///< step: epochs between decays
   double gamma = 0.1;         ///< step: decay factor
   double min_lr = 0.0;        ///< cosine: floor
   int64_t warmup_epochs = 0;  ///< linear warm-up before either schedule
+  bool per_step = false;      ///< step/cosine/warm-up on the step count, not the epoch
+  int64_t warmup_steps = 0;   ///< extra warm-up steps (implies per_step)
+  double pct_start = 0.3;     ///< onecycle: share of steps rising to lr
+  double div_factor = 25;     ///< onecycle: initial rate lr / div_factor
+  double final_div_factor = 1e4;  ///< onecycle: final rate initial / final_div_factor
+};
+
+/// Mixup / CutMix per batch (timm's Mixup); both alphas 0: off.
+struct MixupConfig {
+  double mixup_alpha = 0.0;   ///< Beta(alpha, alpha) for mixup; 0: no mixup
+  double cutmix_alpha = 0.0;  ///< Beta(alpha, alpha) for CutMix; 0: no CutMix
+  double prob = 1.0;          ///< probability that a batch is mixed at all
+  double switch_prob = 0.5;   ///< CutMix instead of mixup, when both are on
+};
+
+/// Exponential moving average of the weights (train/ema.hpp); decay 0: off.
+struct EmaConfig {
+  double decay = 0.0;   ///< e.g. 0.999; per optimizer step
+  bool warmup = false;  ///< decay min(decay, (1 + t) / (10 + t)) at step t
 };
 
 struct EarlyStoppingConfig {
@@ -58,11 +78,16 @@ struct TrainConfig {
   LoaderConfig loader;
   int preprocess_resize = 0;      ///< as configured; 0: the model's input size
   data::TransformSpec transform;  ///< resize.size is the effective size
+  int test_resize = 0, test_crop = 0;  ///< FixRes: val/test/inference sizes; 0: as training
+  data::ResizeSpec eval_resize;        ///< what val, test and inference resize with (derived)
   int64_t epochs = 20;
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
   std::string eval_engine = "auto";  ///< validation/test forward: auto | native | torch
   double label_smoothing = 0.0;
+  MixupConfig mixup;
+  EmaConfig ema;
+  std::string class_weights = "none";  ///< none | balanced (loss weights n / (K * n_c))
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
   bool fused_kernels = true;
@@ -101,7 +126,8 @@ TrainConfig load_train_config(const std::filesystem::path& path,
 std::string resolve_data_root(const std::optional<std::string>& cli_data,
                               const std::string& config_root);
 
-/// The transform a checkpoint or config describes (preprocess + augment sections).
+/// The transform a checkpoint or config describes (preprocess + augment sections), resizing as
+/// evaluation does (preprocess.test_resize / test_crop when set).
 data::TransformSpec transform_from_document(const json& resolved);
 
 }  // namespace garbage::config

@@ -25,6 +25,8 @@ struct AugmentOptions {
   double contrast = 0.2;             ///< multiplicative around the mean, uniform in [1-c, 1+c]
   bool random_resized_crop = false;  ///< torchvision RandomResizedCrop to ResizeSpec::output_size
   double rrc_min_scale = 0.08;
+  bool trivial_augment = false;   ///< torchvision TrivialAugmentWide after the above
+  double random_erasing_p = 0.0;  ///< torchvision RandomErasing probability, last
 };
 
 struct Normalize {

@@ -34,10 +34,12 @@ struct Evaluation {
 using BatchObserver = std::function<void(const torch::Tensor& images, const torch::Tensor& logits)>;
 
 /// Inference over one epoch of `loader` (eval mode, no autograd); through `runner` (the native
-/// engine or libtorch, see engine/runner.hpp) when given, else libtorch.
+/// engine or libtorch, see engine/runner.hpp) when given, else libtorch. With `tta` "flip" the
+/// prediction is the mean of the image's and its mirror's probabilities (eval/tta.hpp); the
+/// observer then sees the log of those probabilities as logits.
 Evaluation evaluate(models::ClassifierImpl& model, data::BatchLoader& loader, int64_t num_classes,
                     const std::string& progress_label = "", const BatchObserver& observer = {},
-                    engine::InferenceRunner* runner = nullptr);
+                    engine::InferenceRunner* runner = nullptr, const std::string& tta = "none");
 
 struct EvalRequest {
   loading::ModelSource model;  ///< a checkpoint, or a registry model with a weight file
@@ -49,10 +51,13 @@ struct EvalRequest {
   /// When set: write the preprocessed inputs, labels and logits here (raw float32 / JSON), so
   /// an exported model can be scored on exactly the same tensors in another runtime.
   std::filesystem::path save_tensors;
+  /// "flip": also score with test-time augmentation (eval/tta.hpp), reported separately.
+  std::string tta = "none";
 };
 
 struct EvalReport {
   Evaluation evaluation;
+  std::optional<Evaluation> tta;  ///< with EvalRequest::tta: the same split scored with TTA
   std::vector<std::string> class_names;
   std::vector<std::string> paths;  ///< image file of each dataset index (Evaluation::indices)
   nlohmann::json json;             ///< full report: checkpoint, split, data root, metrics

@@ -27,6 +27,7 @@ struct PredictOptions {
   int64_t batch_size = 32;      ///< images per forward pass
   bool progress = true;         ///< a progress bar on stderr when there is more than one batch
   std::string engine = "auto";  ///< auto | native | torch (engine/runner.hpp)
+  std::string tta = "none";     ///< "flip": mean probabilities of the image and its mirror
 };
 
 struct LabelProbability {

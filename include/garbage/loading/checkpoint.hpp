@@ -22,6 +22,8 @@ constexpr int kCheckpointFormat = 1;
 struct CheckpointState {
   nlohmann::json meta;      ///< format, config, class_names, epoch, step_in_epoch, metrics...
   torch::Tensor rng_state;  ///< torch CPU generator state at the save point
+  /// The moving average of the weights (train.ema), saved beside the model's; null: none.
+  models::ModelPtr ema;
 };
 
 /// Writes model weights (+ optimizer when given) and `state` to `path` atomically.
@@ -34,6 +36,7 @@ nlohmann::json read_checkpoint_meta(const std::filesystem::path& path);
 struct LoadedCheckpoint {
   CheckpointState state;
   models::ModelPtr model;  ///< built from the stored config, weights loaded, in eval mode
+  // state.ema: the EMA weights in eval mode when the checkpoint holds them, else null.
 };
 
 /// Rebuilds the model from the stored config and loads its weights.

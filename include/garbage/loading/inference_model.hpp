@@ -36,6 +36,7 @@ struct InferenceModel {
   std::vector<std::string> class_names;  ///< "class_0".. for a registry model until named
   data::TransformSpec transform;         ///< eval preprocessing: no augmentation
   std::string source;                    ///< the file (or model name) it came from
+  bool ema = false;                      ///< the checkpoint's EMA weights (train.ema) are used
 
   bool standalone() const { return meta.is_null(); }
   const std::string& model_name() const;

@@ -14,7 +14,13 @@ namespace garbage::train {
 struct ParamGroup {
   std::vector<torch::Tensor> params;
   double lr_factor = 1.0;
+  bool weight_decay = true;  ///< false: this group runs with weight_decay 0
 };
+
+/// With train.optimizer.no_decay_norm_bias: every group split in two, the one-dimensional
+/// tensors (biases, norm weights and biases) without weight decay, as timm does. Empty halves
+/// are dropped.
+std::vector<ParamGroup> split_no_decay(std::vector<ParamGroup> groups);
 
 class OptimizerWithGroups {
  public:
@@ -32,7 +38,8 @@ class OptimizerWithGroups {
   double base_lr_;
 };
 
-/// adam | adamw | sgd per config; groups with no parameters are dropped.
+/// adam | adamw | sgd per config; groups with no parameters are dropped. With
+/// config.no_decay_norm_bias the groups are split first (split_no_decay).
 std::unique_ptr<OptimizerWithGroups> make_optimizer(const config::OptimizerConfig& config,
                                                     std::vector<ParamGroup> groups);
 

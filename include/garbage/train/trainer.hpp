@@ -2,6 +2,7 @@
 // The training loop: epochs of train + validation, metrics files, atomic checkpoints, early
 // stopping, exact resume (also mid-epoch, after Ctrl-C) and an optional test evaluation.
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -24,6 +25,7 @@ struct EpochMetrics {
   double val_loss = 0, val_accuracy = 0;
   double train_images_per_second = 0;
   double seconds = 0;
+  double ema_val_loss = NAN, ema_val_accuracy = NAN;  ///< with train.ema; NaN otherwise
 
   nlohmann::json to_json() const;
   static EpochMetrics from_json(const nlohmann::json& j);
