@@ -126,10 +126,19 @@ TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
   }
 }
 
+// Two correct implementations round differently, and training amplifies the difference step by
+// step (BatchNorm over 8 images, a fast learning rate). SGD, not Adam: Adam divides by the
+// gradient's own running magnitude, so a gradient that is zero in exact arithmetic (a BatchNorm
+// bias that the next BatchNorm cancels) turns rounding noise into full-size steps at once. The
+// first epoch must agree to 1e-3; the rest, where the amplified rounding shows, to 2e-2, which a
+// wrong formula (tests/kernels and tests/models check each op to 1e-5) would exceed at once.
 TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   auto losses_of = [&](const std::string& run, bool fused) {
     auto r = request(run, 4);  // 36 training images in batches of 8: 5 steps per epoch
     r.config.fused_kernels = fused;
+    r.config.optimizer.name = "sgd";
+    r.config.optimizer.lr = 0.02;
+    r.config.optimizer.momentum = 0.9;
     std::vector<double> losses;
     r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
     run_training(r);
@@ -139,8 +148,11 @@ TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   const auto plain = losses_of("plain", false);
   ASSERT_EQ(fused.size(), plain.size());
   ASSERT_GE(fused.size(), 20u);
-  for (size_t i = 0; i < fused.size(); ++i)
-    EXPECT_NEAR(fused[i], plain[i], 1e-3 * std::max(1.0, std::abs(plain[i]))) << "step " << i;
+  constexpr size_t kFirstEpochSteps = 5;
+  for (size_t i = 0; i < fused.size(); ++i) {
+    const double tolerance = i < kFirstEpochSteps ? 1e-3 : 2e-2;
+    EXPECT_NEAR(fused[i], plain[i], tolerance * std::max(1.0, std::abs(plain[i]))) << "step " << i;
+  }
   EXPECT_LT(fused.back(), fused.front());
 }
 

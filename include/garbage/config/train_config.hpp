@@ -30,15 +30,15 @@ struct OptimizerConfig {
 };
 
 struct SchedulerConfig {
-  std::string name = "none";  ///< none | step | cosine | onecycle
-  int64_t step_size = 10;     ///< step: epochs between decays
-  double gamma = 0.1;         ///< step: decay factor
-  double min_lr = 0.0;        ///< cosine: floor
-  int64_t warmup_epochs = 0;  ///< linear warm-up before either schedule
-  bool per_step = false;      ///< step/cosine/warm-up on the step count, not the epoch
-  int64_t warmup_steps = 0;   ///< extra warm-up steps (implies per_step)
-  double pct_start = 0.3;     ///< onecycle: share of steps rising to lr
-  double div_factor = 25;     ///< onecycle: initial rate lr / div_factor
+  std::string name = "none";      ///< none | step | cosine | onecycle
+  int64_t step_size = 10;         ///< step: epochs between decays
+  double gamma = 0.1;             ///< step: decay factor
+  double min_lr = 0.0;            ///< cosine: floor
+  int64_t warmup_epochs = 0;      ///< linear warm-up before either schedule
+  bool per_step = false;          ///< step/cosine/warm-up on the step count, not the epoch
+  int64_t warmup_steps = 0;       ///< extra warm-up steps (implies per_step)
+  double pct_start = 0.3;         ///< onecycle: share of steps rising to lr
+  double div_factor = 25;         ///< onecycle: initial rate lr / div_factor
   double final_div_factor = 1e4;  ///< onecycle: final rate initial / final_div_factor
 };
 
@@ -76,8 +76,8 @@ struct TrainConfig {
   json model;       ///< resolved model section (registry input)
   data::DatasetOptions dataset;
   LoaderConfig loader;
-  int preprocess_resize = 0;      ///< as configured; 0: the model's input size
-  data::TransformSpec transform;  ///< resize.size is the effective size
+  int preprocess_resize = 0;           ///< as configured; 0: the model's input size
+  data::TransformSpec transform;       ///< resize.size is the effective size
   int test_resize = 0, test_crop = 0;  ///< FixRes: val/test/inference sizes; 0: as training
   data::ResizeSpec eval_resize;        ///< what val, test and inference resize with (derived)
   int64_t epochs = 20;
@@ -91,7 +91,8 @@ struct TrainConfig {
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
   bool fused_kernels = true;
-  std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)  ///< fused CPU training kernels (kernels/fused.hpp) vs plain libtorch
+  std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)  ///< fused CPU
+                               ///< training kernels (kernels/fused.hpp) vs plain libtorch
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
   EarlyStoppingConfig early_stopping;
