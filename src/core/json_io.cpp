@@ -18,6 +18,8 @@ json load_json_file(const std::filesystem::path& path) {
   } catch (const json::parse_error& e) {
     throw ConfigError(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " +
                       e.what());
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range (out_of_range)
+    throw ConfigError(path.string() + ": invalid JSON: " + e.what());
   }
 }
 

@@ -132,7 +132,9 @@ void apply_override(json& config, const std::string& assignment) {
   try {
     value = json::parse(text);
   } catch (const json::parse_error&) {
-    value = text;  // bare words such as --set train.optimizer=sgd
+    value = text;                       // bare words such as --set train.optimizer=sgd
+  } catch (const json::exception& e) {  // a number beyond double's range
+    throw ConfigError("--set " + assignment + ": " + e.what());
   }
   json* node = &config;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {

@@ -96,6 +96,7 @@ TEST(TrainConfig, OverridesParseJsonOrFallBackToStrings) {
   EXPECT_EQ(cfg["train"]["optimizer"]["name"], "sgd");
   EXPECT_EQ(cfg["augment"]["enabled"], false);
   EXPECT_THROW(garbage::apply_override(cfg, "no-equals-sign"), ConfigError);
+  EXPECT_THROW(garbage::apply_override(cfg, "train.epochs=1e999"), ConfigError);  // > DBL_MAX
   EXPECT_EQ(resolve_train_document(cfg, "cfg")["train"]["optimizer"]["name"], "sgd");
 }
 
@@ -104,6 +105,7 @@ TEST(TrainConfig, JsonWithCommentsLoadsAndMalformedJsonNamesTheFile) {
   {
     std::ofstream(dir / "ok.json") << "// comment\n{\"seed\": 3 /* inline */}\n";
     std::ofstream(dir / "bad.json") << "{\"seed\": 3,,}\n";
+    std::ofstream(dir / "huge.json") << "{\"seed\": 1e999}\n";  // found by fuzz_train_config
   }
   EXPECT_EQ(garbage::load_json_file(dir / "ok.json")["seed"], 3);
   try {
@@ -113,6 +115,12 @@ TEST(TrainConfig, JsonWithCommentsLoadsAndMalformedJsonNamesTheFile) {
     EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos);
   }
   EXPECT_THROW(garbage::load_json_file(dir / "missing.json"), ConfigError);
+  try {
+    garbage::load_json_file(dir / "huge.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.json: invalid JSON"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TrainConfig, DataRootPrecedence) {
