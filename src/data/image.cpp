@@ -88,6 +88,21 @@ bool is_png(const uint8_t* data, size_t size) {
   return size >= 8 && std::equal(kSignature, kSignature + 8, data);
 }
 
+bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t offset = 0) {
+  const size_t n = std::strlen(magic);
+  return size >= offset + n && std::memcmp(data + offset, magic, n) == 0;
+}
+
+/// The formats the data set scanner accepts (.jpg .png .bmp .webp .tif). OpenCV picks a decoder
+/// by signature and, for anything else, tries every codec it was built with: Debian's includes
+/// GDCM (DICOM), which aborts the process on a malformed file (found by fuzz_image), so only these
+/// signatures ever reach cv::imdecode.
+bool has_supported_signature(const uint8_t* data, size_t size) {
+  return is_jpeg(data, size) || is_png(data, size) || starts_with(data, size, "BM") ||
+         (starts_with(data, size, "RIFF") && starts_with(data, size, "WEBP", 8)) ||
+         starts_with(data, size, "II*\0") || starts_with(data, size, "MM\0*");
+}
+
 // Skips the entropy-coded data after a start-of-scan header; returns the offset of the marker
 // that ends it, or sets `problem`. Inside it 0xFF is followed by 0x00 (a stuffed byte), a fill
 // 0xFF, or RST0..7 in sequence; libjpeg only warns about anything else and decodes on.
@@ -220,6 +235,8 @@ cv::Mat decode_rgb8(const std::string& path) {
 
 cv::Mat decode_rgb8_bytes(const std::vector<uchar>& bytes, const std::string& path) {
   if (bytes.empty()) fail(path, "file is empty");
+  if (!has_supported_signature(bytes.data(), bytes.size()))
+    fail(path, "not a JPEG, PNG, BMP, WebP or TIFF file");
   const ImageStructure structure = inspect_image_structure(bytes.data(), bytes.size());
   if (structure.width > 0 && structure.height > kMaxImagePixels / structure.width)
     fail(path, "image of " + std::to_string(structure.width) + " x " +

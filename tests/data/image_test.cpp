@@ -1,5 +1,6 @@
 #include "garbage/data/image.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -88,6 +89,21 @@ TEST(DecodeRgb8, BadFilesThrowNamingThePath) {
   expect_decode_error(dir.path() / "notes.jpg");
   write_text(dir.path() / "noise.png", std::string("\x89PNG\r\n\x1a\n\x01\x02garbage", 18));
   expect_decode_error(dir.path() / "noise.png");
+}
+
+// OpenCV tries every codec on an unknown signature; Debian's GDCM (DICOM) reader aborts on a
+// malformed file with "DICM" at byte 128 (found by fuzz_image). Such files never reach OpenCV.
+TEST(DecodeRgb8, OnlyImageSignaturesReachOpenCv) {
+  std::vector<uchar> dicom(140, 0xCB);
+  std::memcpy(dicom.data() + 128, "DICM", 4);
+  try {
+    decode_rgb8_bytes(dicom, "scan.png");
+    FAIL() << "a DICOM-like file decoded";
+  } catch (const garbage::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("scan.png: not a JPEG, PNG, BMP, WebP or TIFF file"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(DecodeRgb8, TruncatedJpegDecodesPartiallyOrThrows) {
