@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/model_fixture.hpp"
 #include "garbage/engine/engine.hpp"
 #include "garbage/models/classifier.hpp"
 #include "garbage/models/graph.hpp"
@@ -16,21 +17,10 @@ namespace {
 
 using nlohmann::json;
 
-// Default BatchNorm statistics (mean 0, var 1, weight 1) would make folding trivially right.
-void randomize_batchnorm(torch::nn::Module& model, uint64_t seed) {
+// Random residual branches at full scale make a 100-block ResNet's activations grow until
+// float32 itself (eager vs double) is off by more than 1e-4; trained ones add small updates.
+void damp_residual_branches(torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
-  auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& m : model.modules(false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
-      const auto c = bn->running_mean.size(0);
-      bn->running_mean.copy_(torch::rand({c}, gen) * 0.2 - 0.1);
-      bn->running_var.copy_(torch::rand({c}, gen) * 1.5 + 0.5);
-      bn->weight.copy_(torch::rand({c}, gen) + 0.5);
-      bn->bias.copy_(torch::rand({c}, gen) * 0.2 - 0.1);
-    }
-  }
-  // Random residual branches at full scale make a 100-block ResNet's activations grow until
-  // float32 itself (eager vs double) is off by more than 1e-4; trained ones add small updates.
   for (const auto& item : model.named_modules("", false)) {
     const std::string& name = item.key();
     auto* bn = item.value()->as<torch::nn::BatchNorm2d>();
@@ -39,23 +29,11 @@ void randomize_batchnorm(torch::nn::Module& model, uint64_t seed) {
   }
 }
 
-// Random deep nets give logits in the hundreds, where 1e-4 absolute is below float32
-// resolution; trained classifiers give logits of order 10: scale the head to that.
-void calibrate_head(models::ClassifierImpl& model, const torch::Tensor& x) {
-  torch::NoGradGuard no_grad;
-  torch::nn::LinearImpl* head = nullptr;
-  for (auto& m : model.modules(false))
-    if (auto* fc = m->as<torch::nn::Linear>()) head = fc;
-  ASSERT_NE(head, nullptr);
-  const double scale = model.forward(x).abs().max().item<double>();
-  head->weight.mul_(10.0 / scale);
-  if (head->bias.defined()) head->bias.mul_(10.0 / scale);
-}
-
 models::ModelPtr make_model(const json& user) {
   torch::manual_seed(7);
   auto model = models::create_model(models::resolve_model_config(user, "test"));
-  randomize_batchnorm(*model, 11);
+  testing::randomize_batchnorm(*model, 11);
+  damp_residual_branches(*model);
   model->eval();
   return model;
 }
@@ -137,7 +115,7 @@ TEST(NativeEngine, EveryFamilyGivesLibtorchLogits) {
     const auto& c = cases[i];
     SCOPED_TRACE(c.label);
     auto model = make_model(c.model);
-    calibrate_head(*model, images(2, c.side, 99));
+    testing::calibrate_head(*model, images(2, c.side, 99));
     NativeModel native(*model, c.label);
     for (int64_t batch : c.batches) {
       auto x = images(batch, c.side, 100 + i * 10 + batch);
