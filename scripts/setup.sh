@@ -24,6 +24,7 @@ packages=(
   libonnx-dev libprotobuf-dev        # ONNX export
   protobuf-compiler                  # TensorBoard event files (proto/tensorboard.proto)
   libyaml-cpp-dev                    # YAML sweep files and train configs
+  libgloo-dev                        # c10d's Gloo process group: data-parallel training
   libdnnl-dev                        # oneDNN headers: the native inference engine (src/engine)
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh

@@ -125,6 +125,7 @@ const std::vector<Field>& fields() {
       field("train.test_at_end", true, kAny, GARBAGE_MEMBER(test_at_end)),
       field("train.tensorboard", true, kAny, GARBAGE_MEMBER(tensorboard)),
       field("train.fused_kernels", true, kAny, GARBAGE_MEMBER(fused_kernels)),
+      field("train.sync_bn", false, kAny, GARBAGE_MEMBER(sync_bn)),
       field("train.device", "cpu", kAny, GARBAGE_MEMBER(device)),
       field("train.optimizer.name", "adam", R::one_of({"adam", "adamw", "sgd"}),
             GARBAGE_MEMBER(optimizer.name)),

@@ -11,17 +11,25 @@ Metrics compute_metrics(const std::vector<int64_t>& targets,
                         double loss_sum) {
   if (targets.size() != predictions.size())
     throw Error("compute_metrics: targets and predictions differ in length");
-  Metrics m;
-  m.count = static_cast<int64_t>(targets.size());
-  m.confusion.assign(num_classes, std::vector<int64_t>(num_classes, 0));
-  int64_t correct = 0;
+  std::vector<std::vector<int64_t>> confusion(num_classes, std::vector<int64_t>(num_classes, 0));
   for (size_t i = 0; i < targets.size(); ++i) {
     auto t = targets[i], p = predictions[i];
     if (t < 0 || t >= num_classes || p < 0 || p >= num_classes)
       throw Error("compute_metrics: label out of range");
-    ++m.confusion[t][p];
-    correct += t == p;
+    ++confusion[t][p];
   }
+  return metrics_from_confusion(std::move(confusion), loss_sum);
+}
+
+Metrics metrics_from_confusion(std::vector<std::vector<int64_t>> confusion, double loss_sum) {
+  Metrics m;
+  const auto num_classes = static_cast<int64_t>(confusion.size());
+  int64_t correct = 0;
+  for (int64_t c = 0; c < num_classes; ++c) {
+    correct += confusion[c][c];
+    for (auto n : confusion[c]) m.count += n;
+  }
+  m.confusion = std::move(confusion);
   if (m.count == 0) return m;
   m.accuracy = static_cast<double>(correct) / m.count;
   m.loss = loss_sum / m.count;

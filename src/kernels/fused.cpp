@@ -1,5 +1,6 @@
 #include "garbage/kernels/fused.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
+#include "garbage/core/errors.hpp"
 #include "loops.hpp"
 
 namespace garbage::kernels {
@@ -16,6 +18,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 thread_local bool fused_on = false;
+std::atomic<const RankSum*> rank_sum{nullptr};  // SyncBatchNormScope's
 
 const loops::Table& pick_table() {
   // Runtime dispatch keeps the binary portable; the loops need AVX-512 F/DQ/BW/VL or AVX2+FMA.
@@ -192,7 +195,7 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
     const loops::BnLoops& l = pre ? loops_of(act).pre : loops_of(act).post;
     const float* xp = x.data_ptr<float>();
 
-    const auto sums = channel_sums(
+    auto sums = channel_sums(
         s,
         [&](int64_t plane, int64_t, double* a, double* b) {
           l.stats_plane(xp + plane * s.hw, s.hw, a, b);
@@ -201,7 +204,14 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
           l.stats_rows(xp + r0 * s.c, n, s.c, a, b);
         });
 
-    const double m = static_cast<double>(s.count());
+    double m = static_cast<double>(s.count());
+    const RankSum* sync = rank_sum.load();
+    if (sync) {  // SyncBatchNorm: the global batch's sums and count
+      sums.push_back(m);
+      (*sync)(sums);
+      m = sums.back();
+      sums.pop_back();
+    }
     const std::vector<float> w = to_floats(weight), b = to_floats(bias);
     at::Tensor mean = at::empty({s.c}, at::kDouble), invstd = at::empty({s.c}, at::kDouble);
     double* mp = mean.data_ptr<double>();
@@ -237,6 +247,8 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
     ctx->save_for_backward({x, weight, bias, mean, invstd});
     ctx->saved_data["kind"] = kind;
     ctx->saved_data["pre"] = pre;
+    ctx->saved_data["count"] = m;
+    ctx->saved_data["synced"] = sync != nullptr;
     return y;
   }
 
@@ -271,8 +283,16 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
           l.grad_sums_rows(gp + r0 * s.c, xp + r0 * s.c, n, s.c, scale.data(), shift.data(), a, bb);
         });
 
+    // Synchronised, the input gradient needs the global batch's sums; the weight and bias
+    // gradients stay this rank's (data parallelism averages them afterwards).
+    std::vector<double> global = sums;
+    if (ctx->saved_data["synced"].toBool()) {
+      const RankSum* sync = rank_sum.load();
+      if (!sync) throw Error("SyncBatchNorm: backward ran after its scope ended");
+      (*sync)(global);
+    }
     // d/du of the normalisation: w invstd (dz - mean(dz) - uhat mean(dz uhat)) = k1 dz + k2 u + k3
-    const double m = static_cast<double>(s.count());
+    const double m = ctx->saved_data["count"].toDouble();
     at::Tensor grad_weight = at::empty({s.c}, at::kFloat);
     at::Tensor grad_bias = at::empty({s.c}, at::kFloat);
     std::vector<float> k1(s.c), k2(s.c), k3(s.c);
@@ -281,10 +301,12 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
       const double sum_dz_uhat = ip[c] * (sums[s.c + c] - mp[c] * sum_dz);
       grad_bias.data_ptr<float>()[c] = static_cast<float>(sum_dz);
       grad_weight.data_ptr<float>()[c] = static_cast<float>(sum_dz_uhat);
+      const double all_dz = global[c];
+      const double all_dz_uhat = ip[c] * (global[s.c + c] - mp[c] * all_dz);
       const double wi = w[c] * ip[c];
       k1[c] = static_cast<float>(wi);
-      k2[c] = static_cast<float>(-wi * ip[c] * sum_dz_uhat / m);
-      k3[c] = static_cast<float>(wi * (-sum_dz / m + ip[c] * mp[c] * sum_dz_uhat / m));
+      k2[c] = static_cast<float>(-wi * ip[c] * all_dz_uhat / m);
+      k3[c] = static_cast<float>(wi * (-all_dz / m + ip[c] * mp[c] * all_dz_uhat / m));
     }
 
     at::Tensor dx = at::empty_like(x);
@@ -466,6 +488,10 @@ bool bn_supported(const at::Tensor& x, const BatchNormState& bn) {
 }
 
 at::Tensor plain_batchnorm(const at::Tensor& x, const BatchNormState& bn) {
+  if (batchnorm_synced())
+    throw Error(
+        "train.sync_bn: a BatchNorm input the synchronised kernel does not cover (it needs a "
+        "float32 CPU tensor [N, C, H, W], contiguous or channels-last, and an affine layer)");
   return at::batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var,
                         /*training=*/true, bn.momentum, bn.eps, /*cudnn_enabled=*/false);
 }
@@ -481,6 +507,19 @@ FusedScope::FusedScope(bool on) : previous_(fused_on) {
 }
 FusedScope::~FusedScope() {
   fused_on = previous_;
+}
+
+SyncBatchNormScope::SyncBatchNormScope(RankSum sum) : sum_(std::move(sum)) {
+  const RankSum* expected = nullptr;
+  if (!rank_sum.compare_exchange_strong(expected, &sum_))
+    throw Error("SyncBatchNormScope: one is already active");
+}
+SyncBatchNormScope::~SyncBatchNormScope() {
+  rank_sum.store(nullptr);
+}
+
+bool batchnorm_synced() {
+  return rank_sum.load() != nullptr;
 }
 
 const char* isa() {

@@ -98,8 +98,10 @@ torch::Tensor add_rectify(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 bool fuses_batchnorm(const torch::nn::BatchNorm2dImpl& bn) {
-  return kernels::enabled() && !guided_backprop && bn.is_training() && bn.options.affine() &&
-         torch::GradMode::is_enabled();
+  // Synchronised BatchNorm exists only as a fused kernel, so it takes that path even with
+  // train.fused_kernels off.
+  return (kernels::enabled() || kernels::batchnorm_synced()) && !guided_backprop &&
+         bn.is_training() && bn.options.affine() && torch::GradMode::is_enabled();
 }
 
 namespace {
@@ -130,16 +132,21 @@ kernels::BatchNormState batchnorm_state(torch::nn::BatchNorm2dImpl& bn) {
 
 torch::Tensor batchnorm_activate(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
                                  ActivationKind kind) {
-  auto act = fused_kind(kind);
-  if (!act || !fuses_batchnorm(bn)) return activate(kind, bn.forward(x));
-  return kernels::batchnorm_activation(x, batchnorm_state(bn), *act);
+  if (!fuses_batchnorm(bn)) return activate(kind, bn.forward(x));
+  if (auto act = fused_kind(kind))
+    return kernels::batchnorm_activation(x, batchnorm_state(bn), *act);
+  // SyncBatchNorm (train.sync_bn) with an activation the kernels lack: the norm alone.
+  return activate(kind,
+                  kernels::batchnorm_activation(x, batchnorm_state(bn), kernels::Act::identity));
 }
 
 torch::Tensor activate_batchnorm(ActivationKind kind, const torch::Tensor& x,
                                  torch::nn::BatchNorm2dImpl& bn) {
-  auto act = fused_kind(kind);
-  if (!act || !fuses_batchnorm(bn)) return bn.forward(activate(kind, x));
-  return kernels::activation_batchnorm(*act, x, batchnorm_state(bn));
+  if (!fuses_batchnorm(bn)) return bn.forward(activate(kind, x));
+  if (auto act = fused_kind(kind))
+    return kernels::activation_batchnorm(*act, x, batchnorm_state(bn));
+  return kernels::batchnorm_activation(activate(kind, x), batchnorm_state(bn),
+                                       kernels::Act::identity);
 }
 
 namespace {

@@ -1,9 +1,11 @@
 #include "garbage/train/trainer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <thread>
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
@@ -127,9 +129,26 @@ bool resume_may_differ(const std::string& path) {
          path == "/train/eval_batch_size" || path == "/train/eval_engine";
 }
 
-void check_resume_compatible(const json& stored, const json& requested, const fs::path& ckpt) {
+/// The processes that wrote a checkpoint (1 before data-parallel training existed).
+int saved_world_size(const json& meta) {
+  return meta.value("world_size", 1);
+}
+
+/// A run may resume with another number of processes; train.batch_size (per process) may then
+/// change with it, as long as the global batch stays the same.
+bool same_global_batch(const json& stored, int stored_world, const json& requested, int world) {
+  return stored.at("train").at("batch_size").get<int64_t>() * stored_world ==
+         requested.at("train").at("batch_size").get<int64_t>() * world;
+}
+
+void check_resume_compatible(const json& meta, const json& requested, int world,
+                             const fs::path& ckpt) {
+  const auto stored = config::upgrade_document(meta.at("config"));
   for (const auto& op : json::diff(stored, requested)) {
     std::string path = op.at("path");
+    if (path == "/train/batch_size" &&
+        same_global_batch(stored, saved_world_size(meta), requested, world))
+      continue;
     if (path == "/train/fused_kernels") {
       spdlog::warn(
           "resuming with train.fused_kernels changed: results may differ in the last bits");
@@ -192,21 +211,28 @@ class Trainer {
   }
 
   TrainResult run() {
+    const bool main = collective_->is_main();
     run_dir_ = choose_run_dir(req_);
-    fs::create_directories(run_dir_);
+    if (main) fs::create_directories(run_dir_);
     std::optional<RunLog> log;
-    if (req_.log_file) log.emplace(run_dir_ / "train.log");
-    threads_ = configure_threads(cfg_.threads);
+    if (req_.log_file && main) log.emplace(run_dir_ / "train.log");
+    threads_ = configure_threads(thread_count());
     cfg_.dataset.root = config::resolve_data_root(req_.data_root, cfg_.dataset.root);
     spdlog::info("run folder {}; {} threads; data {}", run_dir_.string(), threads_,
                  cfg_.dataset.root);
+    if (collective_->world_size() > 1)
+      spdlog::info("data-parallel: {} processes x batch {} = global batch {}",
+                   collective_->world_size(), cfg_.batch_size,
+                   collective_->world_size() * cfg_.batch_size);
 
+    if (req_.resume) resume_from_ = resume_checkpoint();
     // A missing weight file should stop the run before minutes of image decoding.
-    if (!req_.resume) models::configured_weights_file(cfg_.model);
+    if (resume_from_.empty()) models::configured_weights_file(cfg_.model);
     load_data();
     build_model();
-    if (req_.resume) restore();
-    write_json_atomic(run_dir_ / "config.json", cfg_.resolved);
+    if (!resume_from_.empty()) restore(resume_from_);
+    synchronise_weights();
+    if (main) write_json_atomic(run_dir_ / "config.json", cfg_.resolved);
     open_tensorboard();
 
     train_loop();
@@ -238,7 +264,9 @@ class Trainer {
     auto eval_transform = cfg_.transform;  // at the test resolution (FixRes) when one is set
     eval_transform.resize = cfg_.eval_resize;
     val_loader_ = std::make_unique<data::BatchLoader>(
-        val_.cache, eval_transform, std::make_shared<data::SequentialSampler>(val_.cache->size()),
+        val_.cache, eval_transform,
+        std::make_shared<data::SequentialSampler>(val_.cache->size(), collective_->rank(),
+                                                  collective_->world_size()),
         eval_options);
   }
 
@@ -253,8 +281,8 @@ class Trainer {
     cfg_.model = model_cfg;
     torch::manual_seed(cfg_.seed);
     model_ = models::create_model(model_cfg);
-    // A resumed run restores every weight from last.pt; the pretrained file is not needed.
-    if (!req_.resume) models::apply_weights_config(*model_, model_cfg);
+    // A resumed run restores every weight from its checkpoint; the pretrained file is not needed.
+    if (resume_from_.empty()) models::apply_weights_config(*model_, model_cfg);
     if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
     device_ = resolve_device(cfg_.device, "train.device");
     model_->to(device_);
@@ -292,11 +320,64 @@ class Trainer {
     tb_->flush();
   }
 
-  void restore() {
-    auto ckpt = run_dir_ / "last.pt";
+  /// Threads per process: train.threads, or the cores shared among this host's processes.
+  int thread_count() const {
+    if (cfg_.threads > 0 || collective_->local_world_size() == 1) return cfg_.threads;
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    return std::max(1, cores / collective_->local_world_size());
+  }
+
+  /// The checkpoint --resume continues from: last.pt, unless it stopped mid-epoch with another
+  /// number of processes (each rank's share of the epoch would differ): then the last finished
+  /// epoch (last_epoch.pt), or the start when none finished.
+  fs::path resume_checkpoint() const {
+    auto last = run_dir_ / "last.pt";
+    const auto meta = loading::read_checkpoint_meta(last);
+    const int saved_world = saved_world_size(meta);
+    if (saved_world == collective_->world_size() ||
+        meta.at("loop").at("step_in_epoch").get<int64_t>() == 0)
+      return last;
+    auto epoch_end = run_dir_ / "last_epoch.pt";
+    if (fs::exists(epoch_end)) {
+      spdlog::warn(
+          "{} stopped mid-epoch with {} processes and this run has {}: resuming from the last "
+          "finished epoch ({}); the partial epoch is trained again",
+          last.string(), saved_world, collective_->world_size(), epoch_end.string());
+      return epoch_end;
+    }
+    spdlog::warn(
+        "{} stopped in the first epoch with {} processes and this run has {}: no epoch finished, "
+        "so training starts again from the beginning",
+        last.string(), saved_world, collective_->world_size());
+    return {};
+  }
+
+  /// Rank 0's weights everywhere: identical starting points, whatever each rank initialised.
+  void synchronise_weights() {
+    if (collective_->world_size() == 1) return;
+    std::vector<torch::Tensor> tensors;
+    for (auto* model : {model_.get(), ema_.get()}) {
+      if (!model) continue;
+      for (auto& p : model->parameters()) tensors.push_back(p);
+      for (auto& b : model->buffers()) tensors.push_back(b);
+    }
+    collective_->broadcast(tensors);
+  }
+
+  /// Running statistics differ per rank (each normalises its own batches); validation and
+  /// checkpoints use rank 0's, as DistributedDataParallel's buffer broadcast does.
+  void synchronise_buffers() {
+    if (collective_->world_size() == 1) return;
+    std::vector<torch::Tensor> tensors;
+    for (auto* model : {model_.get(), ema_.get()})
+      if (model)
+        for (auto& b : model->buffers()) tensors.push_back(b);
+    collective_->broadcast(tensors);
+  }
+
+  void restore(const fs::path& ckpt) {
     auto loaded = loading::load_checkpoint(ckpt);
-    check_resume_compatible(config::upgrade_document(loaded.state.meta.at("config")), cfg_.resolved,
-                            ckpt);
+    check_resume_compatible(loaded.state.meta, cfg_.resolved, collective_->world_size(), ckpt);
     torch::NoGradGuard no_grad;
     auto src = loaded.model->named_parameters();
     for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
@@ -305,7 +386,14 @@ class Trainer {
     loading::load_optimizer_state(ckpt, *optimizer_->optimizer, device_);
     if (ema_) copy_weights(*ema_, loaded.state.ema ? *loaded.state.ema : *loaded.model);
     state_ = LoopState::from_json(loaded.state.meta.at("loop"));
+    // The partial sums of an interrupted epoch are global: rank 0 carries them on.
+    if (!collective_->is_main()) {
+      state_.loss_sum = 0;
+      state_.correct = state_.seen = 0;
+    }
     resume_rng_ = loaded.state.rng_state;
+    if (resume_rng_.defined() && resume_rng_.dim() == 2)  // one row per rank
+      resume_rng_ = resume_rng_[collective_->rank()].clone();
     if (state_.finished && state_.epoch < cfg_.epochs && !state_.early_stopped)
       state_.finished = false;  // more epochs were asked for
     spdlog::info("resuming {} at epoch {} step {}", ckpt.string(), state_.epoch + 1, state_.step);
@@ -317,13 +405,40 @@ class Trainer {
             {"preprocess", cfg_.resolved["preprocess"]},
             {"epoch", state_.history.empty() ? 0 : state_.history.back().epoch},
             {"loop", state_.to_json()},
+            {"world_size", collective_->world_size()},
             {"metrics", state_.history.empty() ? json(nullptr) : state_.history.back().to_json()}};
   }
 
+  /// Every rank's random state, one row per rank when there are several.
+  torch::Tensor rng_states() {
+    auto mine = torch_rng_state();
+    if (collective_->world_size() == 1) return mine;
+    return torch::stack(collective_->all_gather(mine));
+  }
+
+  /// Collective (every rank calls it at the same point); rank 0 writes.
   void save(const std::string& name) {
+    synchronise_buffers();
+    auto rng = rng_states();
     if (!collective_->is_main()) return;
     loading::save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
-                             {checkpoint_meta(), torch_rng_state(), ema_});
+                             {checkpoint_meta(), rng, ema_});
+  }
+
+  /// Ctrl-C: the epoch's partial sums summed over ranks, and the end of the last finished epoch
+  /// kept as last_epoch.pt, so that a resume with another number of processes can start there.
+  void save_interrupted() {
+    std::vector<double> sums = {state_.loss_sum, static_cast<double>(state_.correct),
+                                static_cast<double>(state_.seen)};
+    collective_->sum(sums);
+    state_.loss_sum = sums[0];
+    state_.correct = static_cast<int64_t>(sums[1]);
+    state_.seen = static_cast<int64_t>(sums[2]);
+    const auto last = run_dir_ / "last.pt";
+    if (collective_->is_main() && fs::exists(last) &&
+        loading::read_checkpoint_meta(last).at("loop").at("step_in_epoch").get<int64_t>() == 0)
+      fs::rename(last, run_dir_ / "last_epoch.pt");
+    save("last.pt");
   }
 
   void train_loop() {
@@ -339,7 +454,10 @@ class Trainer {
     double lr = scheduled_lr(cfg_.optimizer, cfg_.scheduler, state_.epoch, cfg_.epochs);
     optimizer_->set_lr(lr);
     if (state_.step == 0) {
-      torch::manual_seed(mix_seed(cfg_.seed, static_cast<unsigned long long>(state_.epoch)));
+      auto seed = mix_seed(cfg_.seed, static_cast<unsigned long long>(state_.epoch));
+      // Dropout masks differ between ranks as between the samples of one large batch.
+      if (collective_->rank() > 0) seed = mix_seed(seed, collective_->rank());
+      torch::manual_seed(seed);
     } else if (resume_rng_.defined()) {
       set_torch_rng(resume_rng_);
     }
@@ -352,8 +470,12 @@ class Trainer {
     std::vector<torch::Tensor> params;  // frozen parameters never get gradients
     for (const auto& p : model_->parameters())
       if (p.requires_grad()) params.push_back(p);
+    if (collective_->world_size() > 1) collective_->watch_gradients(params);
     // Models run their BatchNorm + activation pairs and activations as fused kernels.
     kernels::FusedScope fused(cfg_.fused_kernels);
+    std::optional<kernels::SyncBatchNormScope> sync_bn;
+    if (cfg_.sync_bn && collective_->world_size() > 1)
+      sync_bn.emplace([this](std::vector<double>& sums) { collective_->sum(sums); });
     // --profile: phase times of every step but the first (warm-up), and in the first epoch
     // libtorch's operator profile of a few steps after it.
     using Phase = StepProfiler::Phase;
@@ -390,16 +512,16 @@ class Trainer {
       state_.correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
       state_.seen += n;
       ++state_.step;
-      if (tb_)
-        tb_->step(state_.epoch * train_loader_->batches_per_epoch() + state_.step, batch_loss,
-                  optimizer_->lr());
+      const int64_t global_step = state_.epoch * train_loader_->batches_per_epoch() + state_.step;
+      collective_->mark_progress(global_step);
+      if (tb_) tb_->step(global_step, batch_loss, optimizer_->lr());
       if (req_.hooks.on_step) req_.hooks.on_step(state_.epoch, state_.step - 1, batch_loss);
       bar.update(state_.step, fmt::format("loss {:.4f} acc {:.3f}", state_.loss_sum / state_.seen,
                                           static_cast<double>(state_.correct) / state_.seen));
       profiler.mark(Phase::other);
-      if (stop_requested()) {
+      if (collective_->any(stop_requested())) {
         state_.train_seconds += seconds_since(started);
-        save("last.pt");
+        save_interrupted();
         throw Interrupted("interrupted: state saved to " + (run_dir_ / "last.pt").string() +
                           "; continue with --resume --out " + run_dir_.string());
       }
@@ -418,8 +540,8 @@ class Trainer {
     engine::InferenceRunner runner(*model_, cfg_.model.value("name", cfg_.name),
                                    engine::parse_engine_choice(cfg_.eval_engine), threads_);
     if (state_.epoch == 0) spdlog::info("validation runs on the {} engine", runner.engine());
-    auto val = eval::evaluate(*model_, *val_loader_, static_cast<int64_t>(class_names_.size()), "",
-                              {}, &runner);
+    synchronise_buffers();
+    const auto val = validate(*model_, &runner);
     std::vector<double> sums = {state_.loss_sum, static_cast<double>(state_.correct),
                                 static_cast<double>(state_.seen)};
     collective_->sum(sums);
@@ -429,12 +551,12 @@ class Trainer {
     m.lr = optimizer_->lr();
     m.train_loss = sums[2] > 0 ? sums[0] / sums[2] : 0.0;
     m.train_accuracy = sums[2] > 0 ? sums[1] / sums[2] : 0.0;
-    m.val_loss = val.metrics.loss;
-    m.val_accuracy = val.metrics.accuracy;
+    m.val_loss = val.loss;
+    m.val_accuracy = val.accuracy;
     if (ema_) {  // the averaged weights are what eval uses, so they pick the best epoch
-      auto ema_val = eval::evaluate(*ema_, *val_loader_, static_cast<int64_t>(class_names_.size()));
-      m.ema_val_loss = ema_val.metrics.loss;
-      m.ema_val_accuracy = ema_val.metrics.accuracy;
+      const auto ema_val = validate(*ema_, nullptr);
+      m.ema_val_loss = ema_val.loss;
+      m.ema_val_accuracy = ema_val.accuracy;
     }
     m.train_images_per_second = state_.train_seconds > 0 ? sums[2] / state_.train_seconds : 0.0;
     m.seconds = state_.train_seconds + seconds_since(started);
@@ -475,6 +597,7 @@ class Trainer {
     if (better) save("best.pt");
     save("last.pt");
     if (collective_->is_main()) {
+      fs::remove(run_dir_ / "last_epoch.pt");  // last.pt is an epoch's end again
       write_metrics_csv(run_dir_ / "metrics.csv", state_.history);
       write_curves(run_dir_, state_.history);
     }
@@ -482,6 +605,23 @@ class Trainer {
       spdlog::info("stopped after epoch {} by the caller", m.epoch);
       stopped_by_hook_ = state_.finished = true;  // train_loop saves last.pt on its way out
     }
+  }
+
+  /// Validation metrics over the whole split: each rank scores its share, the confusion matrices
+  /// and loss sums are added up (not a mean of the ranks' means).
+  eval::Metrics validate(models::ClassifierImpl& model, engine::InferenceRunner* runner) {
+    const auto classes = static_cast<int64_t>(class_names_.size());
+    auto local = eval::evaluate(model, *val_loader_, classes, "", {}, runner).metrics;
+    if (collective_->world_size() == 1) return local;
+    std::vector<double> sums = {local.loss * static_cast<double>(local.count)};
+    for (const auto& row : local.confusion)
+      for (auto n : row) sums.push_back(static_cast<double>(n));
+    collective_->sum(sums);
+    std::vector<std::vector<int64_t>> confusion(classes, std::vector<int64_t>(classes));
+    for (int64_t t = 0; t < classes; ++t)
+      for (int64_t p = 0; p < classes; ++p)
+        confusion[t][p] = static_cast<int64_t>(sums[1 + t * classes + p]);
+    return eval::metrics_from_confusion(confusion, sums[0]);
   }
 
   std::optional<double> evaluate_test() {
@@ -567,6 +707,7 @@ class Trainer {
   torch::Tensor class_weights_;  ///< train.class_weights: "balanced" loss weights
   LoopState state_;
   torch::Tensor resume_rng_;
+  fs::path resume_from_;  ///< the checkpoint restored by --resume (empty: a fresh start)
   bool stopped_by_hook_ = false;
   std::unique_ptr<TensorBoardLog> tb_;
 };

@@ -91,6 +91,7 @@ struct TrainConfig {
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
   bool fused_kernels = true;
+  bool sync_bn = false;  ///< data-parallel: BatchNorm statistics over the global batch
   std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)  ///< fused CPU
                                ///< training kernels (kernels/fused.hpp) vs plain libtorch
   OptimizerConfig optimizer;

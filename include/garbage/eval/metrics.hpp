@@ -29,6 +29,10 @@ Metrics compute_metrics(const std::vector<int64_t>& targets,
                         const std::vector<int64_t>& predictions, int64_t num_classes,
                         double loss_sum);
 
+/// The same metrics from a confusion matrix ([true][predicted]) and the summed loss, e.g. after
+/// adding up the matrices of several data-parallel ranks.
+Metrics metrics_from_confusion(std::vector<std::vector<int64_t>> confusion, double loss_sum);
+
 nlohmann::json metrics_to_json(const Metrics& m, const std::vector<std::string>& class_names);
 
 /// A fixed-width text table (per class + macro/weighted rows) for the terminal.

@@ -5,6 +5,9 @@
 // are autograd functions that save only the input; float32 on CPU, contiguous or channels-last.
 // Anything else (other dtypes, eval-mode BatchNorm, double backward) stays with libtorch's ops.
 
+#include <functional>
+#include <vector>
+
 #include <ATen/core/Tensor.h>
 
 namespace garbage::kernels {
@@ -26,6 +29,27 @@ class FusedScope {
  private:
   bool previous_;
 };
+
+/// Sums a vector across data-parallel ranks, in place.
+using RankSum = std::function<void(std::vector<double>&)>;
+
+/// While alive, training-mode BatchNorm normalises with the statistics of the whole global batch
+/// (SyncBatchNorm, train.sync_bn): the per-channel sums of the forward pass and of the backward
+/// pass are summed across ranks through `sum`. Process-wide, since autograd may run backward on
+/// another thread. Every training-mode BatchNorm then takes the fused kernels' path.
+class SyncBatchNormScope {
+ public:
+  explicit SyncBatchNormScope(RankSum sum);
+  ~SyncBatchNormScope();
+  SyncBatchNormScope(const SyncBatchNormScope&) = delete;
+  SyncBatchNormScope& operator=(const SyncBatchNormScope&) = delete;
+
+ private:
+  RankSum sum_;
+};
+
+/// Whether a SyncBatchNormScope is active.
+bool batchnorm_synced();
 
 /// The instruction set the loops run with on this CPU: "avx512", "avx2" or "default".
 const char* isa();
