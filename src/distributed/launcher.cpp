@@ -16,7 +16,6 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,9 +57,9 @@ void validate(const LaunchOptions& o) {
     throw ConfigError(fmt::format("--master-port: {} is not in 1..65535", o.master_port));
   }
   if (o.executable.empty()) throw ConfigError("launch: no worker executable given");
-  if (!std::isfinite(o.grace_seconds) || o.grace_seconds < 0) {
-    throw ConfigError(
-        fmt::format("launch: grace period {} s is not a non-negative number", o.grace_seconds));
+  // The upper bound (a day) keeps the deadline's clock arithmetic far from overflow.
+  if (!(o.grace_seconds >= 0 && o.grace_seconds <= 86400)) {
+    throw ConfigError(fmt::format("launch: grace period {} s is not in 0..86400", o.grace_seconds));
   }
 }
 

@@ -410,5 +410,6 @@ TEST(LauncherOptions, InvalidValuesAreConfigErrorsNamingTheOption) {
   expect_config_error(with([](auto& o) { o.master_port = 65536; }),
                       "--master-port: 65536 is not in 1..65535");
   expect_config_error(with([](auto& o) { o.master_addr = ""; }), "--master-addr");
+  expect_config_error(with([](auto& o) { o.grace_seconds = -1; }), "grace period -1 s");
   EXPECT_TRUE(lines.empty());  // nothing was started
 }
