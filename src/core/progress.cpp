@@ -32,11 +32,13 @@ ProgressBar::ProgressBar(int64_t total, std::string label, std::string unit, int
       unit_(std::move(unit)),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_),
-      tty_(stderr_is_terminal()) {}
+      tty_(stderr_is_terminal()),
+      // --quiet, and the data-parallel ranks other than 0, log warnings only: no bar either.
+      silent_(!spdlog::should_log(spdlog::level::info)) {}
 
 ProgressBar::~ProgressBar() {
   // A bar abandoned by an exception must not leave the cursor mid-line.
-  if (tty_ && !finished_) std::fputc('\n', stderr);
+  if (tty_ && !finished_ && !silent_) std::fputc('\n', stderr);
 }
 
 void ProgressBar::update(int64_t done, const std::string& status) {
@@ -61,6 +63,7 @@ void ProgressBar::finish(const std::string& status) {
 }
 
 void ProgressBar::draw(int64_t done, const std::string& status, bool final) {
+  if (silent_) return;
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? (done - initial_) / elapsed : 0.0;
   double eta = rate > 0 ? (total_ - done) / rate : 0.0;

@@ -14,11 +14,9 @@ std::string format_step_breakdown(const StepTimes& t) {
   const double total = std::max(1e-12, t.total());
   std::string out = fmt::format("step breakdown over {} steps ({:.1f} ms per step):\n", t.steps,
                                 1000.0 * t.total() / steps);
-  const std::pair<const char*, double> phases[] = {{"data wait", t.data},
-                                                   {"forward + loss", t.forward},
-                                                   {"backward", t.backward},
-                                                   {"optimizer", t.optimizer},
-                                                   {"bookkeeping", t.other}};
+  const std::pair<const char*, double> phases[] = {
+      {"data wait", t.data},     {"forward + loss", t.forward}, {"backward", t.backward},
+      {"gradient sync", t.sync}, {"optimizer", t.optimizer},    {"bookkeeping", t.other}};
   for (const auto& [name, seconds] : phases)
     out += fmt::format("  {:<16} {:9.1f} ms {:6.1f} %\n", name, 1000.0 * seconds / steps,
                        100.0 * seconds / total);
@@ -96,8 +94,8 @@ void StepProfiler::mark(Phase phase) {
   last_ = now;
   if (phase == Phase::data && profile_operators_ && step_ == kFirstProfiledStep) operators_.start();
   if (step_ > 0) {
-    double* slot[] = {&times_.data, &times_.forward, &times_.backward, &times_.optimizer,
-                      &times_.other};
+    double* slot[] = {&times_.data, &times_.forward,   &times_.backward,
+                      &times_.sync, &times_.optimizer, &times_.other};
     *slot[static_cast<int>(phase)] += seconds;
   }
   if (phase == Phase::optimizer && operators_.running() &&

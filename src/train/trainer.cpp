@@ -285,6 +285,11 @@ class Trainer {
     if (resume_from_.empty()) models::apply_weights_config(*model_, model_cfg);
     if (cfg_.loader.channels_last) models::convert_to_channels_last(*model_);
     device_ = resolve_device(cfg_.device, "train.device");
+    if (!device_.is_cpu() && collective_->world_size() > 1)
+      throw ConfigError("train.device: \"" + cfg_.device +
+                            "\": data-parallel training runs on the CPU (Gloo); NCCL for GPUs "
+                            "is not supported yet",
+                        "train.device");
     model_->to(device_);
     if (!device_.is_cpu()) spdlog::info("training on {}", device_.str());
     std::vector<ParamGroup> groups;
@@ -494,8 +499,9 @@ class Trainer {
       auto loss = training_loss(logits, labels, mixed, cfg_.label_smoothing, class_weights_);
       profiler.mark(Phase::forward);
       loss.backward();
-      collective_->average_gradients(params);
       profiler.mark(Phase::backward);
+      collective_->average_gradients(params);
+      profiler.mark(Phase::sync);
       optimizer_->optimizer->step();
       if (ema_)
         ema_update(*ema_, *model_,

@@ -1,45 +1,20 @@
 // Ctrl-C during `garbage train`: a checkpoint is written, the exit code is 130, and --resume
 // finishes the run.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "../support/spawn.hpp"
 #include "../support/train_fixture.hpp"
 #include "garbage/loading/checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
-namespace {
-pid_t spawn_garbage(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> argv_storage = {GARBAGE_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT, 0644);
-  pid_t pid = -1;
-  posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-}  // namespace
+using garbage::testing::spawn_garbage;
+using garbage::testing::wait_exit_code;
 
 TEST(Interrupt, SigintSavesACheckpointExits130AndResumeFinishes) {
   garbage::testing::TempDir dir("sigint");

@@ -1,12 +1,9 @@
 // Data-parallel training end to end on loopback: worker processes of the real binary, started
 // the way torchrun or `--nproc-per-node` start them, compared with single-process runs.
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/spawn.hpp"
 #include "../support/synthetic_data.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/distributed/process_group.hpp"
@@ -87,45 +85,11 @@ struct Process {
 
 Process spawn(const std::vector<std::string>& args, const std::vector<std::string>& env,
               const fs::path& log) {
-  std::vector<std::string> argv_storage = {GARBAGE_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_storage = env;
-  for (char** e = environ; *e; ++e) {
-    std::string entry = *e;
-    const auto name = entry.substr(0, entry.find('=') + 1);
-    bool overridden = false;
-    for (const auto& mine : env) overridden |= mine.rfind(name, 0) == 0;
-    if (!overridden) env_storage.push_back(entry);
-  }
-  std::vector<char*> envp;
-  for (auto& e : env_storage) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  Process p{-1, log};
-  posix_spawn(&p.pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  return p;
+  return {garbage::testing::spawn_garbage(args, log, env), log};
 }
 
-/// The exit code, or -1 when the process is still running after `limit` (it is then killed).
 int wait_exit(const Process& p, std::chrono::seconds limit = std::chrono::seconds(120)) {
-  const auto deadline = Clock::now() + limit;
-  int status = 0;
-  while (waitpid(p.pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline) {
-      kill(p.pid, SIGKILL);
-      waitpid(p.pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return garbage::testing::wait_exit_code(p.pid, limit);
 }
 
 std::string read_text(const fs::path& path) {

@@ -130,8 +130,10 @@ TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
 // step (BatchNorm over 8 images, a fast learning rate). SGD, not Adam: Adam divides by the
 // gradient's own running magnitude, so a gradient that is zero in exact arithmetic (a BatchNorm
 // bias that the next BatchNorm cancels) turns rounding noise into full-size steps at once. The
-// first epoch must agree to 1e-3; the rest, where the amplified rounding shows, to 2e-2, which a
-// wrong formula (tests/kernels and tests/models check each op to 1e-5) would exceed at once.
+// first epoch must agree to 1e-3; the rest, where the amplified rounding shows, to 5e-2, which a
+// wrong formula (tests/kernels and tests/models check each op to 1e-5) would exceed at once. (At
+// 2e-2 step 16 failed in some runs of the same binary and passed in others: the rounding, and so
+// its amplification, is not the same in every process.)
 TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   auto losses_of = [&](const std::string& run, bool fused) {
     auto r = request(run, 4);  // 36 training images in batches of 8: 5 steps per epoch
@@ -150,7 +152,7 @@ TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   ASSERT_GE(fused.size(), 20u);
   constexpr size_t kFirstEpochSteps = 5;
   for (size_t i = 0; i < fused.size(); ++i) {
-    const double tolerance = i < kFirstEpochSteps ? 1e-3 : 2e-2;
+    const double tolerance = i < kFirstEpochSteps ? 1e-3 : 5e-2;
     EXPECT_NEAR(fused[i], plain[i], tolerance * std::max(1.0, std::abs(plain[i]))) << "step " << i;
   }
   EXPECT_LT(fused.back(), fused.front());

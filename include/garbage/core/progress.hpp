@@ -33,6 +33,7 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_draw_;
   int last_quarter_ = 0;
   bool tty_;
+  bool silent_;  ///< the log level hides info lines
   bool finished_ = false;
   std::mutex mutex_;
 };

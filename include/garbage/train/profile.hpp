@@ -11,9 +11,9 @@ namespace garbage::train {
 
 /// Seconds spent per phase, summed over `steps` training steps.
 struct StepTimes {
-  double data = 0, forward = 0, backward = 0, optimizer = 0, other = 0;
+  double data = 0, forward = 0, backward = 0, sync = 0, optimizer = 0, other = 0;
   int64_t steps = 0;
-  double total() const { return data + forward + backward + optimizer + other; }
+  double total() const { return data + forward + backward + sync + optimizer + other; }
 };
 
 /// A table: each phase's ms per step and share of the step.
@@ -46,7 +46,9 @@ std::string format_operator_table(const std::vector<OperatorTime>& ops, int64_t 
 /// window of steps after it. Disabled, every call is a no-op.
 class StepProfiler {
  public:
-  enum class Phase { data, forward, backward, optimizer, other };
+  /// sync: waiting for the data-parallel gradient allreduce after backward (what backward did
+  /// not hide); zero in a single process.
+  enum class Phase { data, forward, backward, sync, optimizer, other };
 
   StepProfiler(bool enabled, bool profile_operators);
   /// Ends `phase` of the current step; after Phase::other the next step begins.
