@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -134,8 +135,10 @@ std::vector<int> wait_all(const std::vector<Process>& workers) {
   return codes;
 }
 
-/// The largest difference between two checkpoints' parameters (and buffers: running statistics).
-double max_weight_difference(const fs::path& a, const fs::path& b) {
+/// The largest difference between two checkpoints' parameters (and buffers: running statistics),
+/// also recorded in the test's XML output (--gtest_output=xml) under `property`.
+double max_weight_difference(const fs::path& a, const fs::path& b,
+                             const std::string& property = "") {
   auto x = garbage::loading::load_checkpoint(a), y = garbage::loading::load_checkpoint(b);
   auto y_params = y.model->named_parameters();
   auto y_buffers = y.model->named_buffers();
@@ -147,6 +150,7 @@ double max_weight_difference(const fs::path& a, const fs::path& b) {
                                 .abs()
                                 .max()
                                 .item<double>());
+  if (!property.empty()) ::testing::Test::RecordProperty(property, fmt::format("{:.3g}", worst));
   return worst;
 }
 
@@ -171,7 +175,9 @@ TEST(DataParallel, TwoRanksOfBatch16MatchOneRankOfBatch32) {
   EXPECT_EQ(wait_all(workers), std::vector<int>({0, 0}))
       << read_text(workers[0].log) << read_text(workers[1].log);
 
-  EXPECT_LE(max_weight_difference(job.dir / "single/last.pt", job.dir / "pair/last.pt"), 1e-5);
+  EXPECT_LE(
+      max_weight_difference(job.dir / "single/last.pt", job.dir / "pair/last.pt", "max_abs_diff"),
+      1e-5);
   auto h1 = history(job.dir / "single"), h2 = history(job.dir / "pair");
   ASSERT_EQ(h1.size(), 3u);
   ASSERT_EQ(h2.size(), 3u);
@@ -196,12 +202,16 @@ TEST(DataParallel, SyncBatchNormTwoRanksOfBatch16MatchOneRankOfBatch32) {
                                   {"--set", "train.batch_size=16", "--set", "train.sync_bn=true"});
   ASSERT_EQ(wait_all(synced), std::vector<int>({0, 0})) << read_text(synced[0].log);
   // Weights and running statistics: the global batch's, as in one process.
-  EXPECT_LE(max_weight_difference(job.dir / "single/last.pt", job.dir / "synced/last.pt"), 1e-5);
+  EXPECT_LE(max_weight_difference(job.dir / "single/last.pt", job.dir / "synced/last.pt",
+                                  "max_abs_diff_sync_bn"),
+            1e-5);
 
   // Without synchronisation each rank normalises its own half-batch: the runs differ.
   auto local = spawn_env_workers(job, job.dir / "local", 2, {"--set", "train.batch_size=16"});
   ASSERT_EQ(wait_all(local), std::vector<int>({0, 0}));
-  EXPECT_GT(max_weight_difference(job.dir / "single/last.pt", job.dir / "local/last.pt"), 1e-4);
+  EXPECT_GT(max_weight_difference(job.dir / "single/last.pt", job.dir / "local/last.pt",
+                                  "max_abs_diff_local_bn"),
+            1e-4);
 }
 
 TEST(DataParallel, LauncherRunEqualsEnvironmentRun) {
@@ -229,6 +239,7 @@ TEST(DataParallel, ADeadRankStopsTheOthersWithAnErrorNamingIt) {
   wait_exit(workers[1]);
   EXPECT_EQ(code, 1);
   EXPECT_LT(seconds, 20.0);
+  RecordProperty("seconds_to_stop", fmt::format("{:.2f}", seconds));
   const auto log = read_text(workers[0].log);
   EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
   EXPECT_NE(log.find("stopped responding"), std::string::npos) << log;
