@@ -90,10 +90,10 @@ struct TrainConfig {
   std::string class_weights = "none";  ///< none | balanced (loss weights n / (K * n_c))
   bool test_at_end = true;
   bool tensorboard = true;  ///< event files in the run folder's tb/
+  /// fused CPU training kernels (kernels/fused.hpp) vs plain libtorch ops
   bool fused_kernels = true;
-  bool sync_bn = false;  ///< data-parallel: BatchNorm statistics over the global batch
-  std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)  ///< fused CPU
-                               ///< training kernels (kernels/fused.hpp) vs plain libtorch
+  bool sync_bn = false;        ///< data-parallel: BatchNorm statistics over the global batch
+  std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;
   EarlyStoppingConfig early_stopping;
