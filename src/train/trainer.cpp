@@ -357,27 +357,29 @@ class Trainer {
     return {};
   }
 
-  /// Rank 0's weights everywhere: identical starting points, whatever each rank initialised.
-  void synchronise_weights() {
-    if (collective_->world_size() == 1) return;
+  /// The model's (and the EMA copy's) parameters and/or buffers.
+  std::vector<torch::Tensor> model_tensors(bool parameters, bool buffers) const {
     std::vector<torch::Tensor> tensors;
     for (auto* model : {model_.get(), ema_.get()}) {
       if (!model) continue;
-      for (auto& p : model->parameters()) tensors.push_back(p);
-      for (auto& b : model->buffers()) tensors.push_back(b);
+      if (parameters)
+        for (auto& p : model->parameters()) tensors.push_back(p);
+      if (buffers)
+        for (auto& b : model->buffers()) tensors.push_back(b);
     }
-    collective_->broadcast(tensors);
+    return tensors;
+  }
+
+  /// Rank 0's weights everywhere: identical starting points, whatever each rank initialised.
+  void synchronise_weights() {
+    if (collective_->world_size() > 1) collective_->broadcast(model_tensors(true, true));
   }
 
   /// Running statistics differ per rank (each normalises its own batches); validation and
-  /// checkpoints use rank 0's, as DistributedDataParallel's buffer broadcast does.
+  /// checkpoints use rank 0's, as DistributedDataParallel's buffer broadcast does. Needed after
+  /// training steps only: before validation and before a mid-epoch checkpoint.
   void synchronise_buffers() {
-    if (collective_->world_size() == 1) return;
-    std::vector<torch::Tensor> tensors;
-    for (auto* model : {model_.get(), ema_.get()})
-      if (model)
-        for (auto& b : model->buffers()) tensors.push_back(b);
-    collective_->broadcast(tensors);
+    if (collective_->world_size() > 1) collective_->broadcast(model_tensors(false, true));
   }
 
   void restore(const fs::path& ckpt) {
@@ -421,9 +423,9 @@ class Trainer {
     return torch::stack(collective_->all_gather(mine));
   }
 
-  /// Collective (every rank calls it at the same point); rank 0 writes.
+  /// Collective (every rank calls it at the same point); rank 0 writes. The buffers must be
+  /// synchronised since the last training step (end_epoch and save_interrupted do it).
   void save(const std::string& name) {
-    synchronise_buffers();
     auto rng = rng_states();
     if (!collective_->is_main()) return;
     loading::save_checkpoint(run_dir_ / name, *model_, optimizer_->optimizer.get(),
@@ -443,6 +445,7 @@ class Trainer {
     if (collective_->is_main() && fs::exists(last) &&
         loading::read_checkpoint_meta(last).at("loop").at("step_in_epoch").get<int64_t>() == 0)
       fs::rename(last, run_dir_ / "last_epoch.pt");
+    synchronise_buffers();
     save("last.pt");
   }
 

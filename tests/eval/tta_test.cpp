@@ -4,23 +4,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/model_fixture.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/eval/tta.hpp"
 #include "garbage/models/classifier.hpp"
-#include "garbage/models/registry.hpp"
 
 namespace garbage::eval {
 namespace {
 
 TEST(Tta, FlipAveragesTheMirrorsProbabilitiesAndIsMirrorInvariant) {
   torch::manual_seed(4);
-  auto model = models::create_model(models::resolve_model_config({{"name", "simple_cnn"},
-                                                                  {"base_features", 4},
-                                                                  {"num_conv_layers", 2},
-                                                                  {"num_dense", 8},
-                                                                  {"img_size", 16},
-                                                                  {"num_classes", 3}},
-                                                                 "t"));
+  auto model = testing::tiny_simple_cnn();
   model->eval();
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({5, 3, 16, 16});

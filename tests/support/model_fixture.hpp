@@ -5,8 +5,20 @@
 #include <torch/torch.h>
 
 #include "garbage/models/classifier.hpp"
+#include "garbage/models/registry.hpp"
 
 namespace garbage::testing {
+
+/// A 2-block SimpleCNN for 16 px inputs and 3 classes: quick to build and run.
+inline models::ModelPtr tiny_simple_cnn() {
+  return models::create_model(models::resolve_model_config({{"name", "simple_cnn"},
+                                                            {"base_features", 4},
+                                                            {"num_conv_layers", 2},
+                                                            {"num_dense", 8},
+                                                            {"img_size", 16},
+                                                            {"num_classes", 3}},
+                                                           "t"));
+}
 
 // Default BatchNorm statistics (mean 0, var 1, weight 1) would make folding trivially right.
 inline void randomize_batchnorm(torch::nn::Module& model, uint64_t seed) {

@@ -3,22 +3,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../support/model_fixture.hpp"
 #include "garbage/models/classifier.hpp"
-#include "garbage/models/registry.hpp"
 #include "garbage/train/ema.hpp"
 
 namespace garbage::train {
 namespace {
 
-models::ModelPtr tiny_model() {
-  return models::create_model(models::resolve_model_config({{"name", "simple_cnn"},
-                                                            {"base_features", 4},
-                                                            {"num_conv_layers", 2},
-                                                            {"num_dense", 8},
-                                                            {"img_size", 16},
-                                                            {"num_classes", 3}},
-                                                           "t"));
-}
+using testing::tiny_simple_cnn;
 
 void fill(models::ClassifierImpl& model, double value, int64_t count) {
   torch::NoGradGuard no_grad;
@@ -27,7 +19,7 @@ void fill(models::ClassifierImpl& model, double value, int64_t count) {
 }
 
 TEST(Ema, UpdateBlendsParametersAndFloatBuffersAndCopiesCounters) {
-  auto ema = tiny_model(), model = tiny_model();
+  auto ema = tiny_simple_cnn(), model = tiny_simple_cnn();
   fill(*ema, 1.0, 5);
   fill(*model, 3.0, 9);
   ema_update(*ema, *model, 0.9);
