@@ -27,7 +27,12 @@ for kv in ${GARBAGE_SET:-}; do extra+=(--set "$kv"); done
 # garbage's train/run args per model: config, image size, batch
 model_args() {
   case "$1" in
-    simple_cnn) echo "configs/simple_cnn.json 128 32" ;;
+    # The peer trains the seed's recipe (Adam, the seed's augmentations): the same work here.
+    simple_cnn) echo "configs/simple_cnn.json 128 32 --set train.optimizer.name=adam \
+      --set train.optimizer.lr=1e-4 --set train.optimizer.weight_decay=0 \
+      --set train.scheduler.name=none --set train.label_smoothing=0 --set train.ema.decay=0 \
+      --set augment.trivial_augment=false --set augment.random_erasing_p=0 \
+      --set augment.rotate_p=0.5 --set augment.affine_p=0.5 --set augment.color_p=0.3" ;;
     resnet18) echo "configs/resnet18_attention.json 112 16 --set model.attention=none \
       --set model.pretrained=false --set preprocess.resize=128 --set preprocess.crop=112" ;;
     mobilenet_v3_small) echo "configs/mobilenet_v3_small.json 224 32 --set model.pretrained=false" ;;

@@ -28,6 +28,7 @@ packages=(
   libdnnl-dev                        # oneDNN headers: the native inference engine (src/engine)
   python3-torch python3-torchvision  # reference oracle for tests only, never used at run time
   curl unzip ca-certificates         # scripts/get_trashnet.sh, scripts/get_weights.sh
+  jq                                 # scripts/results.sh tabulates run reports
 )
 
 missing=()
