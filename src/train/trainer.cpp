@@ -164,27 +164,43 @@ void check_resume_compatible(const json& meta, const json& requested, int world,
   }
 }
 
+bool has_ema_metrics(const std::vector<EpochMetrics>& history) {
+  return !history.empty() && !std::isnan(history.front().ema_val_accuracy);
+}
+
 void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
+  const bool ema = has_ema_metrics(history);
   std::string text =
-      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_img_per_s,seconds\n";
-  for (const auto& m : history)
-    text += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f}\n", m.epoch, m.lr,
+      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_img_per_s,seconds";
+  text += ema ? ",ema_val_loss,ema_val_accuracy\n" : "\n";
+  for (const auto& m : history) {
+    text += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.2f},{:.2f}", m.epoch, m.lr,
                         m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy,
                         m.train_images_per_second, m.seconds);
+    text += ema ? fmt::format(",{:.6f},{:.6f}\n", m.ema_val_loss, m.ema_val_accuracy) : "\n";
+  }
   write_text_atomic(path, text);
 }
 
+// With train.ema the best epoch follows the EMA's validation metric, so the curves show it too.
 void write_curves(const fs::path& dir, const std::vector<EpochMetrics>& history) {
   report::Series train_loss{"train", {}}, val_loss{"val", {}}, train_acc{"train", {}},
-      val_acc{"val", {}};
+      val_acc{"val", {}}, ema_loss{"val EMA", {}}, ema_acc{"val EMA", {}};
   for (const auto& m : history) {
     train_loss.values.push_back(m.train_loss);
     val_loss.values.push_back(m.val_loss);
     train_acc.values.push_back(m.train_accuracy);
     val_acc.values.push_back(m.val_accuracy);
+    ema_loss.values.push_back(m.ema_val_loss);
+    ema_acc.values.push_back(m.ema_val_accuracy);
   }
-  report::write_line_chart_png(dir / "loss.png", {train_loss, val_loss}, "loss", "cross-entropy");
-  report::write_line_chart_png(dir / "accuracy.png", {train_acc, val_acc}, "accuracy", "accuracy");
+  std::vector<report::Series> losses{train_loss, val_loss}, accuracies{train_acc, val_acc};
+  if (has_ema_metrics(history)) {
+    losses.push_back(ema_loss);
+    accuracies.push_back(ema_acc);
+  }
+  report::write_line_chart_png(dir / "loss.png", losses, "loss", "cross-entropy");
+  report::write_line_chart_png(dir / "accuracy.png", accuracies, "accuracy", "accuracy");
 }
 
 bool improved(const config::EarlyStoppingConfig& es, double value, double best) {

@@ -2,7 +2,11 @@
 // step, class weights, no decay on norms and biases, bn_momentum. A run interrupted mid-epoch and
 // resumed must end bit-identical to an uninterrupted one, and eval must pick the EMA weights.
 
+#include <algorithm>
+#include <fstream>
+
 #include <gtest/gtest.h>
+#include <spdlog/fmt/fmt.h>
 #include <torch/torch.h>
 
 #include "../support/train_fixture.hpp"
@@ -81,6 +85,17 @@ TEST_F(RecipeTrainerTest, ResumeWithEmaAndMixupIsBitIdenticalAndEvalUsesTheEma) 
   EXPECT_TRUE(torch::equal(flat(*s.model), flat(*r.model)));
   EXPECT_TRUE(torch::equal(flat(*s.state.ema), flat(*r.state.ema)));
   EXPECT_FALSE(torch::equal(flat(*s.model), flat(*s.state.ema)));  // an average, not a copy
+
+  // metrics.csv carries the EMA's validation scores (the metric the best epoch follows).
+  std::ifstream csv(dir_ / "straight" / "metrics.csv");
+  std::string header, first;
+  std::getline(csv, header);
+  std::getline(csv, first);
+  EXPECT_NE(header.find(",ema_val_loss,ema_val_accuracy"), std::string::npos) << header;
+  EXPECT_EQ(std::count(first.begin(), first.end(), ','), 9) << first;
+  EXPECT_NE(first.find(fmt::format("{:.6f}", straight.history[0].ema_val_accuracy)),
+            std::string::npos)
+      << first;
 
   // The one-cycle schedule ends near lr / (25 * 1e4).
   EXPECT_LT(straight.history.back().lr, 3e-3 / 25 / 1e3);
