@@ -33,18 +33,21 @@ IFS=, read -ra seed_list <<<"$seeds"
 train_one() { # recipe seed dir
   local config=configs/$1.json
   [[ -f $config ]] || { echo "results.sh: no recipe $config" >&2; exit 2; }
-  if [[ -f $3/test_report.json ]]; then
+  if [[ -f $3/test_tta.json ]]; then
     echo "results.sh: $3 is done, skipped" >&2
     return
   fi
-  local resume=()
-  [[ -f $3/last.pt ]] && resume=(--resume)
-  local start
-  start=$(date +%s)
-  "$garbage" train --config "$config" --out "$3" --set "seed=$2" --nproc-per-node "$nproc" \
-    "${resume[@]}"
-  # Wall time of this invocation (a resumed run adds its earlier part to the file).
-  echo $(($(date +%s) - start)) >>"$3/wall_seconds"
+  # A finished training run (its test report written) only needs the TTA scoring below.
+  if [[ ! -f $3/test_report.json ]]; then
+    local resume=()
+    [[ -f $3/last.pt ]] && resume=(--resume)
+    local start
+    start=$(date +%s)
+    "$garbage" train --config "$config" --out "$3" --set "seed=$2" --nproc-per-node "$nproc" \
+      "${resume[@]}"
+    # Wall time of this invocation (a resumed run adds its earlier part to the file).
+    echo $(($(date +%s) - start)) >>"$3/wall_seconds"
+  fi
   "$garbage" eval --checkpoint "$3/best.pt" --split test --tta flip --report "$3/test_tta.json"
 }
 
@@ -70,9 +73,10 @@ summary() { # recipe dirs...: mean and sample standard deviation of the test acc
   jq -rs --arg recipe "$recipe" '
     map(.metrics.accuracy * 100) as $a | ($a | add / length) as $mean
     | (if ($a | length) > 1
-       then ($a | map((. - $mean) * (. - $mean)) | add / (length - 1) | sqrt) else 0 end) as $sd
+       then ($a | map((. - $mean) * (. - $mean)) | add / (length - 1) | sqrt * 100 | round / 100)
+       else "n/a" end) as $sd
     | "\($recipe): \($a | length) run(s), test accuracy mean \($mean * 100 | round / 100) %, " +
-      "sd \(if ($a | length) > 1 then $sd * 100 | round / 100 else "n/a" end), min \($a | min * 100 | round / 100), max \($a | max * 100 | round / 100)"
+      "sd \($sd), min \($a | min * 100 | round / 100), max \($a | max * 100 | round / 100)"
   ' "${files[@]}"
 }
 
@@ -85,8 +89,10 @@ fi
 first_dir=$out/${recipe_list[0]}_s${seed_list[0]}
 classes=$(jq -r '.metrics.class_names | join(" F1 | ") + " F1"' "$first_dir/test_tta.json" \
   2>/dev/null || echo "per-class F1")
-echo "| recipe | seed | test acc % | flip TTA % | macro F1 % | $classes | best epoch | wall (min) |"
-echo "|---|---|---|---|---|$(printf -- '---|%.0s' {1..6})---|---|"
+header="| recipe | seed | test acc % | flip TTA % | macro F1 % | $classes | best epoch | wall (min) |"
+echo "$header"
+# One separator cell per column of the header (as many class columns as the data set has).
+echo "|$(tr -cd '|' <<<"$header" | tail -c +2 | sed 's/|/---|/g')"
 for recipe in "${recipe_list[@]}"; do
   for seed in "${seed_list[@]}"; do row "$recipe" "$seed" "$out/${recipe}_s$seed"; done
 done
