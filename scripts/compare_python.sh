@@ -9,7 +9,9 @@
 #   (default 20 batches, all cores, simple_cnn). GARBAGE_BIN picks the binary (default
 #   build/garbage); GARBAGE_SET adds --set options to every garbage run, e.g.
 #   GARBAGE_SET="train.fused_kernels=false". GARBAGE_BASELINE=BINARY also times that binary (a
-#   build before a change, without GARBAGE_SET) in the same run.
+#   build before a change, without GARBAGE_SET) in the same run. With THREADS > 1 garbage is also
+#   timed data-parallel: THREADS single-threaded workers (--nproc-per-node), each on batch/THREADS
+#   images, so the global batch and the cores are the same (GARBAGE_DP=0 skips that row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=${1:-20}
@@ -48,16 +50,21 @@ peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
   awk '/^IMG_PER_S/ { print $2 }' <<<"$report"
 }
 
-garbage_run() {  # BINARY RUN_NAME MODEL [--set ...] -> img/s
-  local binary=$1 run=$2 model=$3
-  shift 3
+garbage_run() {  # BINARY RUN_NAME MODEL WORKERS [--set ...] -> img/s
+  local binary=$1 run=$2 model=$3 workers=$4
+  shift 4
   read -r config img batch rest <<<"$(model_args "$model")"
   # a subset so that one epoch is about BATCHES batches
   subset=$(awk -v b="$batches" -v n="$batch" 'BEGIN { s = b * n / 1768; if (s > 1) s = 1; printf "%.4f", s }')
+  local parallel=(--set threads="$threads" --set train.batch_size="$batch")
+  if ((workers > 1)); then
+    parallel=(--nproc-per-node "$workers" --set threads=1
+      --set train.batch_size=$((batch / workers)))
+  fi
   # shellcheck disable=SC2086
   "$binary" -q train --config "$config" --data "$data" --out "$out/$run" \
     --set train.epochs=1 --set train.test_at_end=false --set data.subset="$subset" \
-    --set threads="$threads" --set train.batch_size="$batch" $rest "$@" >&2
+    "${parallel[@]}" $rest "$@" >&2
   /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/$run/summary.json"
 }
 
@@ -66,15 +73,23 @@ ratio() { awk -v g="$1" -v a="$2" -v b="$3" 'BEGIN { p = a > b ? a : b; printf "
 summary=()
 for model in "${models[@]}"; do
   read -r config img batch rest <<<"$(model_args "$model")"
-  native=$(garbage_run "$bin" "$model" "$model" "${extra[@]}")
+  native=$(garbage_run "$bin" "$model" "$model" 1 "${extra[@]}")
   echo "garbage $model: $native img/s (batch $batch, $img px, $threads threads)"
+  dp=""
+  if ((threads > 1)) && [[ ${GARBAGE_DP:-1} != 0 ]]; then
+    dp=$(garbage_run "$bin" "$model-dp" "$model" "$threads" "${extra[@]}")
+    echo "garbage $model data-parallel: $dp img/s ($threads workers x 1 thread)"
+  fi
   if [[ -n ${GARBAGE_BASELINE:-} ]]; then
-    baseline=$(garbage_run "$GARBAGE_BASELINE" "$model-baseline" "$model")
+    baseline=$(garbage_run "$GARBAGE_BASELINE" "$model-baseline" "$model" 1)
     echo "baseline $model: $baseline img/s"
   fi
   nchw=$(peer "$model" "$img" "$batch")
   cl=$(peer "$model" "$img" "$batch" --channels-last)
   summary+=("$model: garbage $native img/s, peer NCHW $nchw / channels-last $cl img/s: $(ratio "$native" "$nchw" "$cl")x")
+  if [[ -n $dp ]]; then
+    summary+=("$model: garbage data-parallel ($threads workers x 1 thread) $dp img/s: $(ratio "$dp" "$nchw" "$cl")x")
+  fi
   if [[ -n ${GARBAGE_BASELINE:-} ]]; then
     summary+=("$model: baseline $baseline img/s: $(ratio "$baseline" "$nchw" "$cl")x")
   fi

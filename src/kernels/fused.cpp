@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -18,6 +19,14 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 thread_local bool fused_on = false;
+thread_local int replica_index = 0;
+thread_local std::optional<at::Generator> replica_generator;
+
+/// The generator dropout draws from: the replica's, or (none) the process-wide default.
+c10::optional<at::Generator> dropout_generator() {
+  if (replica_generator) return *replica_generator;
+  return c10::nullopt;
+}
 std::atomic<const RankSum*> rank_sum{nullptr};  // SyncBatchNormScope's
 
 const loops::Table& pick_table() {
@@ -360,7 +369,7 @@ class MaxPoolDropoutFn : public torch::autograd::Function<MaxPoolDropoutFn> {
     // torch's dropout: contiguous noise, bernoulli_(1 - p), divided by (1 - p) in float.
     at::Tensor noise;
     if (p > 0) {
-      noise = at::empty({n, c, ho, wo}, x.options()).bernoulli_(1 - p);
+      noise = at::empty({n, c, ho, wo}, x.options()).bernoulli_(1 - p, dropout_generator());
       noise.div_(1 - p);
     }
     const Strides4 xs = strides_of(x), ys = strides_of(y);
@@ -520,6 +529,34 @@ SyncBatchNormScope::~SyncBatchNormScope() {
 
 bool batchnorm_synced() {
   return rank_sum.load() != nullptr;
+}
+
+ReplicaScope::ReplicaScope(int index, at::Generator generator)
+    : previous_index_(replica_index), previous_generator_(replica_generator) {
+  replica_index = index;
+  replica_generator = std::move(generator);
+}
+ReplicaScope::~ReplicaScope() {
+  replica_index = previous_index_;
+  replica_generator = previous_generator_;
+}
+
+bool updates_running_stats() {
+  return replica_index == 0;
+}
+
+bool has_replica_generator() {
+  return replica_generator.has_value();
+}
+
+at::Tensor dropout(const at::Tensor& x, double p) {
+  if (p <= 0) return x;
+  if (p >= 1) return x * at::zeros_like(x);
+  // As torch's _dropout_impl: bernoulli_(1 - p) noise divided by (1 - p), then one multiply.
+  at::Tensor noise = at::empty_like(x, at::MemoryFormat::Contiguous);
+  noise.bernoulli_(1 - p, dropout_generator());
+  noise.div_(1 - p);
+  return x * noise;
 }
 
 const char* isa() {

@@ -113,6 +113,14 @@ kernels::BatchNormState batchnorm_state(torch::nn::BatchNorm2dImpl& bn) {
   s.bias = bn.bias;
   s.eps = bn.options.eps();
   s.momentum = 0.0;
+  // Replicas of one batch (train.micro_batches) share the buffers: one of them updates them,
+  // the others update throwaway copies (the autograd function takes defined tensors).
+  if (bn.options.track_running_stats() && !kernels::updates_running_stats()) {
+    s.running_mean = bn.running_mean.clone();
+    s.running_var = bn.running_var.clone();
+    s.momentum = 0.0;
+    return s;
+  }
   if (bn.options.track_running_stats()) {
     s.running_mean = bn.running_mean;
     s.running_var = bn.running_var;
@@ -172,6 +180,13 @@ size_t run_fused_layers(torch::nn::Module& first, torch::nn::Module* next, torch
       return 2;
     }
     x = batchnorm_activate(*bn, x, ActivationKind::identity);
+    return 1;
+  }
+  // Replicas of one batch draw their dropout masks from their own generators.
+  auto* drop = dynamic_cast<torch::nn::DropoutImpl*>(&first);
+  if (drop && kernels::has_replica_generator()) {
+    if (!drop->is_training()) return 0;
+    x = kernels::dropout(x, drop->options.p());
     return 1;
   }
   // The fused max-pool + dropout is exact but its scalar loops measured slower than libtorch's

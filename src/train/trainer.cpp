@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <thread>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -31,6 +33,7 @@
 #include "garbage/train/mixup.hpp"
 #include "garbage/train/optimizer.hpp"
 #include "garbage/train/profile.hpp"
+#include "garbage/train/replicas.hpp"
 #include "garbage/train/schedule.hpp"
 #include "garbage/train/tensorboard_log.hpp"
 
@@ -149,9 +152,9 @@ void check_resume_compatible(const json& meta, const json& requested, int world,
     if (path == "/train/batch_size" &&
         same_global_batch(stored, saved_world_size(meta), requested, world))
       continue;
-    if (path == "/train/fused_kernels") {
-      spdlog::warn(
-          "resuming with train.fused_kernels changed: results may differ in the last bits");
+    if (path == "/train/fused_kernels" || path == "/train/micro_batches") {
+      spdlog::warn("resuming with {} changed: results may differ in the last bits",
+                   path == "/train/fused_kernels" ? "train.fused_kernels" : "train.micro_batches");
       continue;
     }
     if (path == "/threads") {
@@ -329,6 +332,37 @@ class Trainer {
           torch::TensorOptions(torch::kFloat).device(device_));
     spdlog::info("model {}: {} trainable of {} parameters", model_cfg["name"].get<std::string>(),
                  models::count_parameters(*model_, true), models::count_parameters(*model_, false));
+    if (const int parts = micro_batch_count(); parts > 1) {
+      replicas_ = std::make_unique<ReplicaPool>(parts);
+      spdlog::info(
+          "training step: {} micro-batches of ~{} images at once, one thread each "
+          "(train.micro_batches)",
+          parts, cfg_.batch_size / parts);
+    }
+  }
+
+  /// train.micro_batches resolved: 0 (auto) is the thread count where the step can be split
+  /// exactly (one CPU process, fused kernels for the synchronised BatchNorm), with at least 4
+  /// images per part; an explicit count > 1 that cannot run is a ConfigError.
+  int micro_batch_count() const {
+    const int asked = cfg_.micro_batches;
+    if (asked == 1) return 1;
+    const bool possible = device_.is_cpu() && collective_->world_size() == 1 && cfg_.fused_kernels;
+    if (asked == 0) {
+      if (!possible) return 1;
+      const auto parts = std::min<int64_t>(threads_, cfg_.batch_size / 4);
+      return parts >= 2 ? static_cast<int>(parts) : 1;
+    }
+    if (!possible)
+      throw ConfigError(fmt::format("train.micro_batches: {} needs a single-process CPU run with "
+                                    "train.fused_kernels on (use 1 or 0 for auto)",
+                                    asked),
+                        "train.micro_batches");
+    if (asked > cfg_.batch_size)
+      throw ConfigError(fmt::format("train.micro_batches: {} is more than train.batch_size {}",
+                                    asked, cfg_.batch_size),
+                        "train.micro_batches");
+    return asked;
   }
 
   void open_tensorboard() {
@@ -514,11 +548,18 @@ class Trainer {
       const auto mixed =
           mix_batch(images, labels, static_cast<int64_t>(class_names_.size()), cfg_.mixup,
                     cfg_.label_smoothing, mix_step_seed(cfg_.seed, state_.epoch, state_.step));
-      auto logits = model_->forward(mixed.images);
-      auto loss = training_loss(logits, labels, mixed, cfg_.label_smoothing, class_weights_);
-      profiler.mark(Phase::forward);
-      loss.backward();
-      profiler.mark(Phase::backward);
+      torch::Tensor logits;
+      double batch_loss = 0;
+      if (replicas_) {
+        std::tie(logits, batch_loss) = replicated_step(labels, mixed, params, profiler);
+      } else {
+        logits = model_->forward(mixed.images);
+        auto loss = training_loss(logits, labels, mixed, cfg_.label_smoothing, class_weights_);
+        profiler.mark(Phase::forward);
+        loss.backward();
+        profiler.mark(Phase::backward);
+        batch_loss = loss.item<double>();
+      }
       collective_->average_gradients(params);
       profiler.mark(Phase::sync);
       optimizer_->optimizer->step();
@@ -528,7 +569,6 @@ class Trainer {
                                 state_.epoch * train_loader_->batches_per_epoch() + state_.step));
       profiler.mark(Phase::optimizer);
 
-      double batch_loss = loss.item<double>();
       if (!std::isfinite(batch_loss))
         throw Error(fmt::format("training diverged: loss is {} at epoch {} step {}", batch_loss,
                                 state_.epoch + 1, state_.step + 1));
@@ -554,9 +594,76 @@ class Trainer {
     state_.train_seconds += seconds_since(started);
     bar.finish(fmt::format("loss {:.4f}", state_.seen ? state_.loss_sum / state_.seen : 0.0));
     if (req_.profile) {
-      spdlog::info("epoch {} (fused kernels {}, {} loops): {}", state_.epoch + 1,
-                   cfg_.fused_kernels ? "on" : "off", kernels::isa(), profiler.report());
+      spdlog::info("epoch {} (fused kernels {}, {} loops, {} micro-batch(es) at once): {}",
+                   state_.epoch + 1, cfg_.fused_kernels ? "on" : "off", kernels::isa(),
+                   replicas_ ? replicas_->size() : 1, profiler.report());
     }
+  }
+
+  /// Loss weight of a part of the batch: its share of the normaliser training_loss divides by
+  /// (the sample count, or the samples' class weights), so the parts' losses add up to the
+  /// whole batch's.
+  double loss_normaliser(const torch::Tensor& labels, const torch::Tensor& targets) const {
+    if (!class_weights_.defined()) return static_cast<double>(labels.size(0));
+    if (targets.defined())
+      return targets.to(class_weights_.dtype()).matmul(class_weights_).sum().item<double>();
+    return class_weights_.index_select(0, labels).sum().item<double>();
+  }
+
+  /// One training step on train.micro_batches replicas (ReplicaPool): each runs forward and
+  /// backward on its rows of the batch, BatchNorm synchronised across them; the gradients are
+  /// added in replica order into the parameters' .grad. Returns the whole batch's logits and
+  /// loss.
+  std::pair<torch::Tensor, double> replicated_step(const torch::Tensor& labels,
+                                                   const MixedBatch& mixed,
+                                                   const std::vector<torch::Tensor>& params,
+                                                   StepProfiler& profiler) {
+    const int64_t n = labels.size(0);
+    const int parts = static_cast<int>(std::min<int64_t>(replicas_->size(), n));
+    std::vector<int64_t> begin(parts + 1);
+    for (int r = 0; r <= parts; ++r) begin[r] = n * r / parts;
+    auto rows = [&](const torch::Tensor& t, int r) {
+      return t.defined() ? t.slice(0, begin[r], begin[r + 1]) : t;
+    };
+    std::vector<double> weight(parts);
+    for (int r = 0; r < parts; ++r)
+      weight[r] = loss_normaliser(rows(labels, r), rows(mixed.targets, r));
+    const double total = std::accumulate(weight.begin(), weight.end(), 0.0);
+    std::vector<std::vector<torch::Tensor>> grads(parts);
+    std::vector<torch::Tensor> logits(parts);
+    std::vector<double> losses(parts);
+    const uint64_t seed = mix_seed(mix_step_seed(cfg_.seed, state_.epoch, state_.step), 0x5eed);
+    kernels::SyncBatchNormScope sync([this](std::vector<double>& v) { replicas_->sum(v); });
+    replicas_->run(
+        [&](int r) {
+          kernels::FusedScope fused(cfg_.fused_kernels);
+          kernels::ReplicaScope replica(
+              r, at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, r)));
+          MixedBatch part = mixed;
+          part.images = rows(mixed.images, r);
+          part.targets = rows(mixed.targets, r);
+          const auto out = model_->forward(part.images);
+          const auto loss =
+              training_loss(out, rows(labels, r), part, cfg_.label_smoothing, class_weights_) *
+              (weight[r] / total);
+          if (r == 0) profiler.mark(StepProfiler::Phase::forward);
+          grads[r] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false,
+                                           /*create_graph=*/false, /*allow_unused=*/true);
+          logits[r] = out.detach();
+          losses[r] = loss.item<double>();
+        },
+        parts);
+    profiler.mark(StepProfiler::Phase::backward);
+    for (size_t k = 0; k < params.size(); ++k) {
+      torch::Tensor g;
+      for (int r = 0; r < parts; ++r) {
+        const auto& part = grads[r][k];
+        if (!part.defined()) continue;
+        g = g.defined() ? g.add_(part) : part;
+      }
+      params[k].mutable_grad() = g;
+    }
+    return {torch::cat(logits), std::accumulate(losses.begin(), losses.end(), 0.0)};
   }
 
   void end_epoch() {
@@ -735,6 +842,7 @@ class Trainer {
   fs::path resume_from_;  ///< the checkpoint restored by --resume (empty: a fresh start)
   bool stopped_by_hook_ = false;
   std::unique_ptr<TensorBoardLog> tb_;
+  std::unique_ptr<ReplicaPool> replicas_;  ///< train.micro_batches > 1
 };
 
 }  // namespace

@@ -138,6 +138,7 @@ TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   auto losses_of = [&](const std::string& run, bool fused) {
     auto r = request(run, 4);  // 36 training images in batches of 8: 5 steps per epoch
     r.config.fused_kernels = fused;
+    r.config.micro_batches = 1;  // this compares the kernels, on one batch each
     r.config.optimizer.name = "sgd";
     r.config.optimizer.lr = 0.02;
     r.config.optimizer.momentum = 0.9;
@@ -156,6 +157,57 @@ TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
     EXPECT_NEAR(fused[i], plain[i], tolerance * std::max(1.0, std::abs(plain[i]))) << "step " << i;
   }
   EXPECT_LT(fused.back(), fused.front());
+}
+
+// train.micro_batches: the batch of 8 as 2 parts trained at once, BatchNorm synchronised across
+// them, against the same run as one batch (both with fused kernels). Only the order of float
+// additions differs, so the first epoch agrees to 1e-4 and the rest within the amplified rounding
+// of the test above; and two split runs are bit-identical (dropout draws per replica, gradients
+// added in replica order).
+TEST_F(TrainerTest, MicroBatchesTrainLikeOneBatchAndReproduceExactly) {
+  auto losses_of = [&](const std::string& run, int micro_batches) {
+    auto doc = tiny_train_document(dir_ / "data", 4);
+    doc["model"]["dropout"] = 0.0;  // masks are drawn per replica: not the whole batch's masks
+    doc["train"]["micro_batches"] = micro_batches;
+    TrainRequest r;
+    r.config = garbage::config::make_train_config(doc);
+    r.out_dir = dir_ / run;
+    r.config.optimizer.name = "sgd";
+    r.config.optimizer.lr = 0.02;
+    r.config.optimizer.momentum = 0.9;
+    std::vector<double> losses;
+    r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
+    run_training(r);
+    return losses;
+  };
+  const auto whole = losses_of("whole", 1);
+  const auto split = losses_of("split", 2);
+  const auto again = losses_of("again", 2);
+  ASSERT_EQ(split.size(), whole.size());
+  ASSERT_GE(split.size(), 20u);
+  constexpr size_t kFirstEpochSteps = 5;
+  for (size_t i = 0; i < split.size(); ++i) {
+    const double tolerance = i < kFirstEpochSteps ? 1e-4 : 5e-2;
+    EXPECT_NEAR(split[i], whole[i], tolerance * std::max(1.0, std::abs(whole[i]))) << "step " << i;
+  }
+  EXPECT_EQ(split, again);
+  EXPECT_TRUE(torch::equal(flat_weights(dir_ / "split" / "last.pt"),
+                           flat_weights(dir_ / "again" / "last.pt")));
+}
+
+TEST_F(TrainerTest, MicroBatchesThatCannotRunAreAConfigError) {
+  auto r = request("plain", 1);
+  r.config.micro_batches = 2;
+  r.config.fused_kernels = false;  // the synchronised BatchNorm is a fused kernel
+  try {
+    run_training(r);
+    FAIL() << "micro-batches ran without the fused kernels";
+  } catch (const garbage::ConfigError& e) {
+    EXPECT_EQ(e.path(), "train.micro_batches") << e.what();
+  }
+  auto too_many = request("too_many", 1);
+  too_many.config.micro_batches = 9;  // the batch has 8 images
+  EXPECT_THROW(run_training(too_many), garbage::ConfigError);
 }
 
 TEST_F(TrainerTest, AnAbsentTrainingDeviceFailsBeforeTheFirstStep) {

@@ -93,6 +93,9 @@ struct TrainConfig {
   /// fused CPU training kernels (kernels/fused.hpp) vs plain libtorch ops
   bool fused_kernels = true;
   bool sync_bn = false;        ///< data-parallel: BatchNorm statistics over the global batch
+  /// parts of each batch trained at once on one thread each (train/replicas.hpp); 0: auto (the
+  /// thread count on a single-process CPU run with fused kernels), 1: off
+  int micro_batches = 0;
   std::string device = "cpu";  ///< cpu | cuda | cuda:N | auto (core/device.hpp)
   OptimizerConfig optimizer;
   SchedulerConfig scheduler;

@@ -8,6 +8,9 @@
 #include <functional>
 #include <vector>
 
+#include <optional>
+
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 namespace garbage::kernels {
@@ -50,6 +53,31 @@ class SyncBatchNormScope {
 
 /// Whether a SyncBatchNormScope is active.
 bool batchnorm_synced();
+
+/// While alive, this thread runs one of several replicas of a model that train on parts of one
+/// batch in parallel (train.micro_batches): only replica 0 updates BatchNorm's running statistics
+/// (every replica sees the same synchronised statistics, and the buffers are shared), and dropout
+/// draws from `generator`, so that the masks do not depend on how the threads interleave.
+class ReplicaScope {
+ public:
+  ReplicaScope(int index, at::Generator generator);
+  ~ReplicaScope();
+  ReplicaScope(const ReplicaScope&) = delete;
+  ReplicaScope& operator=(const ReplicaScope&) = delete;
+
+ private:
+  int previous_index_;
+  std::optional<at::Generator> previous_generator_;
+};
+
+/// Whether this thread updates BatchNorm running statistics (false in replicas other than 0).
+bool updates_running_stats();
+
+/// Whether this thread's dropout draws from a ReplicaScope's generator.
+bool has_replica_generator();
+
+/// torch's dropout (training), drawn from the ReplicaScope's generator when there is one.
+at::Tensor dropout(const at::Tensor& x, double p);
 
 /// The instruction set the loops run with on this CPU: "avx512", "avx2" or "default".
 const char* isa();
