@@ -228,8 +228,10 @@ class BatchNormFn : public torch::autograd::Function<BatchNormFn> {
     std::vector<float> scale(s.c), shift(s.c);
     {
       at::NoGradGuard no_grad;
-      float* rm = running_mean.defined() ? running_mean.data_ptr<float>() : nullptr;
-      float* rv = running_var.defined() ? running_var.data_ptr<float>() : nullptr;
+      // Replicas of one batch share the buffers and see the same statistics: one updates them.
+      const bool update = updates_running_stats();
+      float* rm = update && running_mean.defined() ? running_mean.data_ptr<float>() : nullptr;
+      float* rv = update && running_var.defined() ? running_var.data_ptr<float>() : nullptr;
       for (int64_t c = 0; c < s.c; ++c) {
         mp[c] = sums[c] / m;
         const double var = std::max(0.0, sums[s.c + c] / m - mp[c] * mp[c]);

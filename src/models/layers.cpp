@@ -113,18 +113,13 @@ kernels::BatchNormState batchnorm_state(torch::nn::BatchNorm2dImpl& bn) {
   s.bias = bn.bias;
   s.eps = bn.options.eps();
   s.momentum = 0.0;
-  // Replicas of one batch (train.micro_batches) share the buffers: one of them updates them,
-  // the others update throwaway copies (the autograd function takes defined tensors).
-  if (bn.options.track_running_stats() && !kernels::updates_running_stats()) {
-    s.running_mean = bn.running_mean.clone();
-    s.running_var = bn.running_var.clone();
-    s.momentum = 0.0;
-    return s;
-  }
   if (bn.options.track_running_stats()) {
     s.running_mean = bn.running_mean;
     s.running_var = bn.running_var;
-    if (bn.num_batches_tracked.defined()) {
+    if (!kernels::updates_running_stats()) {
+      // Another replica of this batch (train.micro_batches) counts it; the kernel leaves the
+      // shared statistics to that replica too.
+    } else if (bn.num_batches_tracked.defined()) {
       torch::NoGradGuard no_grad;
       bn.num_batches_tracked += 1;
       s.momentum = bn.options.momentum() ? *bn.options.momentum()

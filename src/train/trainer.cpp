@@ -153,8 +153,8 @@ void check_resume_compatible(const json& meta, const json& requested, int world,
         same_global_batch(stored, saved_world_size(meta), requested, world))
       continue;
     if (path == "/train/fused_kernels" || path == "/train/micro_batches") {
-      spdlog::warn("resuming with {} changed: results may differ in the last bits",
-                   path == "/train/fused_kernels" ? "train.fused_kernels" : "train.micro_batches");
+      spdlog::warn("resuming with train.{} changed: results may differ in the last bits",
+                   path.substr(std::string("/train/").size()));
       continue;
     }
     if (path == "/threads") {

@@ -29,6 +29,20 @@ class TrainerTest : public ::testing::Test {
     r.out_dir = dir_ / run;
     return r;
   }
+  /// The loss of every step of a run of `doc` with SGD (lr 0.02, momentum 0.9); the tiny data set
+  /// has 36 training images in batches of 8: 5 steps per epoch.
+  std::vector<double> sgd_step_losses(const std::string& run, nlohmann::json doc) {
+    doc["train"]["optimizer"]["name"] = "sgd";
+    doc["train"]["optimizer"]["lr"] = 0.02;
+    doc["train"]["optimizer"]["momentum"] = 0.9;
+    TrainRequest r;
+    r.config = garbage::config::make_train_config(doc);
+    r.out_dir = dir_ / run;
+    std::vector<double> losses;
+    r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
+    run_training(r);
+    return losses;
+  }
   TempDir dir_{"train"};
 };
 
@@ -136,16 +150,10 @@ TEST_F(TrainerTest, EarlyStoppingStopsWhenTheMetricStallsAndDivergenceFails) {
 // its amplification, is not the same in every process.)
 TEST_F(TrainerTest, FusedKernelsAndPlainOpsReachTheSameLossAfterTwentySteps) {
   auto losses_of = [&](const std::string& run, bool fused) {
-    auto r = request(run, 4);  // 36 training images in batches of 8: 5 steps per epoch
-    r.config.fused_kernels = fused;
-    r.config.micro_batches = 1;  // this compares the kernels, on one batch each
-    r.config.optimizer.name = "sgd";
-    r.config.optimizer.lr = 0.02;
-    r.config.optimizer.momentum = 0.9;
-    std::vector<double> losses;
-    r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
-    run_training(r);
-    return losses;
+    auto doc = tiny_train_document(dir_ / "data", 4);
+    doc["train"]["fused_kernels"] = fused;
+    doc["train"]["micro_batches"] = 1;  // this compares the kernels, on one batch each
+    return sgd_step_losses(run, doc);
   };
   const auto fused = losses_of("fused", true);
   const auto plain = losses_of("plain", false);
@@ -169,16 +177,7 @@ TEST_F(TrainerTest, MicroBatchesTrainLikeOneBatchAndReproduceExactly) {
     auto doc = tiny_train_document(dir_ / "data", 4);
     doc["model"]["dropout"] = 0.0;  // masks are drawn per replica: not the whole batch's masks
     doc["train"]["micro_batches"] = micro_batches;
-    TrainRequest r;
-    r.config = garbage::config::make_train_config(doc);
-    r.out_dir = dir_ / run;
-    r.config.optimizer.name = "sgd";
-    r.config.optimizer.lr = 0.02;
-    r.config.optimizer.momentum = 0.9;
-    std::vector<double> losses;
-    r.hooks.on_step = [&](int64_t, int64_t, double loss) { losses.push_back(loss); };
-    run_training(r);
-    return losses;
+    return sgd_step_losses(run, doc);
   };
   const auto whole = losses_of("whole", 1);
   const auto split = losses_of("split", 2);

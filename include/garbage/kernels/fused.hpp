@@ -6,9 +6,8 @@
 // Anything else (other dtypes, eval-mode BatchNorm, double backward) stays with libtorch's ops.
 
 #include <functional>
-#include <vector>
-
 #include <optional>
+#include <vector>
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
