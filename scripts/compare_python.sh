@@ -12,6 +12,8 @@
 #   build before a change, without GARBAGE_SET) in the same run. With THREADS > 1 garbage is also
 #   timed data-parallel: THREADS single-threaded workers (--nproc-per-node), each on batch/THREADS
 #   images, so the global batch and the cores are the same (GARBAGE_DP=0 skips that row).
+#   GARBAGE_PEER_MALLOC=retain runs the peer with the malloc settings garbage sets for itself
+#   (keep freed memory: no mmap per block, no trimming; see README "Memory").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 batches=${1:-20}
@@ -44,7 +46,11 @@ model_args() {
 
 peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
   local report
-  report=$(/usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" \
+  local env=()
+  if [[ ${GARBAGE_PEER_MALLOC:-} == retain ]]; then
+    env=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824)
+  fi
+  report=$(env "${env[@]}" /usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" \
     --batch "$3" --batches "$batches" --threads "$threads" "${@:4}")
   echo "$report" >&2  # (not tee /dev/stderr: that truncates a log file stderr points to)
   awk '/^IMG_PER_S/ { print $2 }' <<<"$report"

@@ -15,6 +15,7 @@
 #include "garbage/cli/commands.hpp"
 #include "garbage/core/errors.hpp"
 #include "garbage/core/logging.hpp"
+#include "garbage/core/runtime.hpp"
 
 namespace {
 
@@ -66,6 +67,7 @@ void prefer_passive_openmp_wait(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   prefer_passive_openmp_wait(argc, argv);
+  garbage::retain_freed_memory();
   CLI::App app{"garbage: train, sweep, evaluate and export TrashNet waste classifiers", "garbage"};
   app.footer(kFooter);
   app.require_subcommand(1);

@@ -126,7 +126,7 @@ const std::vector<Field>& fields() {
       field("train.tensorboard", true, kAny, GARBAGE_MEMBER(tensorboard)),
       field("train.fused_kernels", true, kAny, GARBAGE_MEMBER(fused_kernels)),
       field("train.sync_bn", false, kAny, GARBAGE_MEMBER(sync_bn)),
-      field("train.micro_batches", 0, R::range(0, 256), GARBAGE_MEMBER(micro_batches)),
+      field("train.micro_batches", 1, R::range(0, 256), GARBAGE_MEMBER(micro_batches)),
       field("train.device", "cpu", kAny, GARBAGE_MEMBER(device)),
       field("train.optimizer.name", "adam", R::one_of({"adam", "adamw", "sgd"}),
             GARBAGE_MEMBER(optimizer.name)),

@@ -1,6 +1,12 @@
 #include "garbage/core/runtime.hpp"
 
+#include <cstdlib>
+#include <cstring>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +23,23 @@ int configure_threads(int requested) {
   at::set_num_threads(n);
   if (openblas_set_num_threads) openblas_set_num_threads(n);
   return at::get_num_threads();
+}
+
+bool retain_freed_memory() {
+#if defined(__GLIBC__)
+  const char* choice = std::getenv("GARBAGE_MALLOC");
+  if (choice && std::strcmp(choice, "system") == 0) return false;
+  for (const char* user : {"GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_MMAP_MAX_",
+                           "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
+    if (std::getenv(user)) return false;
+  // Blocks above the mmap threshold (at most 32 MiB in glibc) would still be mapped and unmapped
+  // each time, so mmap is off altogether; the heap's top is trimmed only past 1 GiB of free.
+  const bool no_mmap = mallopt(M_MMAP_MAX, 0) == 1;
+  const bool no_trim = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return no_mmap && no_trim;
+#else
+  return false;
+#endif
 }
 
 unsigned long long splitmix64(unsigned long long x) {

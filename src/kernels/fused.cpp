@@ -466,11 +466,9 @@ class AddReluFn : public torch::autograd::Function<AddReluFn> {
     const float* ap = a.data_ptr<float>();
     const float* bp = b.data_ptr<float>();
     float* yp = y.data_ptr<float>();
+    const auto fn = table().add_relu;
     at::parallel_for(0, a.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float s = ap[i] + bp[i];
-        yp[i] = s < 0.0f ? 0.0f : s;
-      }
+      fn(ap + begin, bp + begin, yp + begin, end - begin);
     });
     ctx->save_for_backward({y});
     return y;
@@ -483,8 +481,9 @@ class AddReluFn : public torch::autograd::Function<AddReluFn> {
     const float* yp = y.data_ptr<float>();
     const float* gp = g.data_ptr<float>();
     float* dp = d.data_ptr<float>();
+    const auto fn = table().add_relu_backward;
     at::parallel_for(0, y.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) dp[i] = yp[i] > 0.0f ? gp[i] : 0.0f;
+      fn(yp + begin, gp + begin, dp + begin, end - begin);
     });
     return {d, d};
   }

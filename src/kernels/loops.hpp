@@ -44,6 +44,9 @@ struct ActLoops {
 struct Table {
   const char* isa;
   ActLoops act[kind_count];
+  /// y = relu(a + b), and its backward dx = y > 0 ? g : 0 (a residual block's end).
+  void (*add_relu)(const float* a, const float* b, float* y, int64_t n);
+  void (*add_relu_backward)(const float* y, const float* g, float* dx, int64_t n);
 };
 
 const Table& table_default();

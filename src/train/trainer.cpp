@@ -341,9 +341,11 @@ class Trainer {
     }
   }
 
-  /// train.micro_batches resolved: 0 (auto) is the thread count where the step can be split
-  /// exactly (one CPU process, fused kernels for the synchronised BatchNorm), with at least 4
-  /// images per part; an explicit count > 1 that cannot run is a ConfigError.
+  /// train.micro_batches resolved: 0 is the thread count where the step can be split exactly
+  /// (one CPU process, fused kernels for the synchronised BatchNorm), with at least 4 images per
+  /// part; an explicit count > 1 that cannot run is a ConfigError. The default is 1: once freed
+  /// memory is kept (retain_freed_memory), one batch on all threads measured faster for every
+  /// shipped model (ResNet18 71 vs 60 img/s, SimpleCNN 31 vs 17, MobileNetV3-Small 82 vs 77).
   int micro_batch_count() const {
     const int asked = cfg_.micro_batches;
     if (asked == 1) return 1;

@@ -1,0 +1,46 @@
+#include "garbage/core/runtime.hpp"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace {
+
+#if defined(__GLIBC__)
+bool user_configured_malloc() {
+  for (const char* name : {"GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_MMAP_MAX_",
+                           "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
+TEST(RetainFreedMemory, OptOutLeavesMallocAlone) {
+  setenv("GARBAGE_MALLOC", "system", 1);
+  EXPECT_FALSE(garbage::retain_freed_memory());
+  unsetenv("GARBAGE_MALLOC");
+}
+
+TEST(RetainFreedMemory, LargeBlocksStayInTheHeapAfterFree) {
+  if (user_configured_malloc()) GTEST_SKIP() << "malloc is configured by the environment";
+  unsetenv("GARBAGE_MALLOC");
+  ASSERT_TRUE(garbage::retain_freed_memory());
+  constexpr size_t kBlock = size_t{96} << 20;  // above glibc's largest mmap threshold (32 MiB)
+  const struct mallinfo2 before = mallinfo2();
+  void* block = std::malloc(kBlock);
+  ASSERT_NE(block, nullptr);
+  static_cast<volatile char*>(block)[kBlock - 1] = 1;
+  const struct mallinfo2 held = mallinfo2();
+  EXPECT_EQ(held.hblks, before.hblks) << "the block was mmapped";
+  EXPECT_GE(held.arena, before.arena + kBlock);
+  std::free(block);
+  const struct mallinfo2 after = mallinfo2();
+  EXPECT_GE(after.arena, before.arena + kBlock) << "the heap was trimmed after free";
+  EXPECT_GE(after.fordblks, kBlock) << "the freed block is not available for reuse";
+}
+#endif
+
+}  // namespace
