@@ -25,13 +25,18 @@ int configure_threads(int requested) {
   return at::get_num_threads();
 }
 
+bool malloc_configured_by_environment() {
+  for (const char* name : {"GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_MMAP_MAX_",
+                           "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
+    if (std::getenv(name)) return true;
+  return false;
+}
+
 bool retain_freed_memory() {
 #if defined(__GLIBC__)
   const char* choice = std::getenv("GARBAGE_MALLOC");
   if (choice && std::strcmp(choice, "system") == 0) return false;
-  for (const char* user : {"GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_MMAP_MAX_",
-                           "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
-    if (std::getenv(user)) return false;
+  if (malloc_configured_by_environment()) return false;
   // Blocks above the mmap threshold (at most 32 MiB in glibc) would still be mapped and unmapped
   // each time, so mmap is off altogether; the heap's top is trimmed only past 1 GiB of free.
   const bool no_mmap = mallopt(M_MMAP_MAX, 0) == 1;

@@ -11,11 +11,11 @@
 namespace {
 
 #if defined(__GLIBC__)
-bool user_configured_malloc() {
-  for (const char* name : {"GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_MMAP_MAX_",
-                           "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"})
-    if (std::getenv(name)) return true;
-  return false;
+TEST(RetainFreedMemory, EnvironmentSettingsAreRespected) {
+  setenv("MALLOC_TOP_PAD_", "0", 1);
+  EXPECT_TRUE(garbage::malloc_configured_by_environment());
+  EXPECT_FALSE(garbage::retain_freed_memory());
+  unsetenv("MALLOC_TOP_PAD_");
 }
 
 TEST(RetainFreedMemory, OptOutLeavesMallocAlone) {
@@ -25,7 +25,8 @@ TEST(RetainFreedMemory, OptOutLeavesMallocAlone) {
 }
 
 TEST(RetainFreedMemory, LargeBlocksStayInTheHeapAfterFree) {
-  if (user_configured_malloc()) GTEST_SKIP() << "malloc is configured by the environment";
+  if (garbage::malloc_configured_by_environment())
+    GTEST_SKIP() << "malloc is configured by the environment";
   unsetenv("GARBAGE_MALLOC");
   ASSERT_TRUE(garbage::retain_freed_memory());
   constexpr size_t kBlock = size_t{96} << 20;  // above glibc's largest mmap threshold (32 MiB)

@@ -15,6 +15,9 @@ int configure_threads(int requested);
 /// allocator), or GARBAGE_MALLOC=system. Returns whether it changed anything.
 bool retain_freed_memory();
 
+/// Whether the environment already configures malloc (GLIBC_TUNABLES, MALLOC_*_, LD_PRELOAD).
+bool malloc_configured_by_environment();
+
 /// splitmix64: a cheap, well-mixing bijection on 64-bit values (seed derivation).
 unsigned long long splitmix64(unsigned long long x);
 
