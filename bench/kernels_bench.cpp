@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int iterations = argc > 2 ? std::atoi(argv[2]) : 20;
   const std::string filter = argc > 3 ? argv[3] : "";
-  garbage::retain_freed_memory();  // as the garbage binary runs
-  torch::set_num_threads(threads);
+  garbage::retain_freed_memory();       // as the garbage binary runs
+  garbage::configure_threads(threads);  // ATen and OpenBLAS pools, as the binary sets them
   torch::manual_seed(0);
   std::printf("fused kernels (%s) vs libtorch, %d threads, forward + backward\n",
               garbage::kernels::isa(), threads);
