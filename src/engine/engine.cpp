@@ -1,5 +1,8 @@
 #include "garbage/engine/engine.hpp"
 
+#include <cstdlib>
+#include <string>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -23,6 +26,11 @@ class ThreadScope {
  private:
   int previous_;
 };
+
+bool winograd_disabled_by_environment() {
+  const char* value = std::getenv("GARBAGE_WINOGRAD");
+  return value != nullptr && std::string(value) == "0";
+}
 
 }  // namespace
 
@@ -48,7 +56,7 @@ std::string to_string(EngineChoice choice) {
 NativeModel::NativeModel(models::ClassifierImpl& model, const std::string& model_name,
                          NativeOptions options)
     : graph_(capture_graph(model, model_name)),
-      backend_(make_onednn_backend()),
+      backend_(make_onednn_backend({options.winograd && !winograd_disabled_by_environment()})),
       backend_name_(backend_->name()),
       options_(options) {
   if (options_.max_plans == 0) options_.max_plans = 1;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include <omp.h>
@@ -71,6 +73,70 @@ Block allocate(size_t bytes) {
   return Block(p);
 }
 
+/// Weights already reordered into a primitive's layout, shared by every plan of one model that
+/// wants the same values in the same layout (plans for other batch sizes): each is reordered
+/// once (oneDNN's Winograd transform of a 512x512 3x3 kernel takes ~0.1 s) and held once. An
+/// entry lives as long as a plan uses it.
+class PackedWeights {
+ public:
+  /// The packed block for `values` (laid out as `user`) in layout `want`, and whether it was
+  /// packed now (false: another plan's, shared).
+  std::pair<std::shared_ptr<void>, bool> get(const std::vector<float>& values,
+                                             const memory::desc& user, const memory::desc& want,
+                                             const dnnl::engine& eng, dnnl::stream& stream) {
+    const size_t hash = std::hash<std::string_view>{}(
+        {reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)});
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                  [](const Entry& e) { return e.block.expired(); }),
+                   entries_.end());
+    for (const auto& e : entries_)
+      if (e.hash == hash && e.count == values.size() && e.user == user && e.want == want)
+        return {e.block.lock(), false};
+    std::shared_ptr<void> block = allocate(want.get_size());
+    memory src(user, eng, const_cast<float*>(values.data()));
+    memory dst(want, eng, block.get());
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+    entries_.push_back({hash, values.size(), user, want, block});
+    return {block, true};
+  }
+
+ private:
+  struct Entry {
+    size_t hash, count;
+    memory::desc user, want;
+    std::weak_ptr<void> block;
+  };
+  std::vector<Entry> entries_;
+};
+
+/// One scratchpad for every plan of a model, as large as the largest asks: its plans run one at
+/// a time (NativeModel::forward is not reentrant).
+class SharedScratchpad {
+ public:
+  /// Grows to at least `bytes` (moving it: plans compare data() with what they bound); returns
+  /// the growth.
+  size_t reserve(size_t bytes) {
+    if (bytes <= size_) return 0;
+    block_.reset();
+    block_ = allocate(bytes);
+    const size_t grown = bytes - size_;
+    size_ = bytes;
+    return grown;
+  }
+  void* data() const { return block_.get(); }
+
+ private:
+  Block block_;
+  size_t size_ = 0;
+};
+
+/// What the plans of one model share.
+struct ModelMemory {
+  PackedWeights weights;
+  SharedScratchpad scratchpad;
+};
+
 memory::dims to_dnnl(const Dims& d) {
   return memory::dims(d.begin(), d.end());
 }
@@ -89,6 +155,16 @@ memory::desc any(const Dims& d) {
 Dims dims_of(const memory::desc& md) {
   auto d = md.dims();
   return Dims(d.begin(), d.end());
+}
+
+/// `dims` in the 4-D layout of `like` (plain, NHWC or channel-blocked), or nothing when `like`
+/// is in none of those.
+std::optional<memory::desc> same_layout(const memory::desc& like, const Dims& dims) {
+  if (dims.size() != 4 || like.dims().size() != 4) return std::nullopt;
+  for (tag t : {tag::abcd, tag::acdb, tag::aBcd8b, tag::aBcd16b})
+    if (memory::desc(like.dims(), dt::f32, t) == like)
+      return memory::desc(to_dnnl(dims), dt::f32, t);
+  return std::nullopt;
 }
 
 /// The eltwise post-ops (or primitives) that compute `act`; hardsigmoid has no single one in
@@ -119,14 +195,19 @@ std::vector<EltwiseStep> eltwise_steps(Act act) {
 
 class OneDnnPlan final : public Plan {
  public:
-  OneDnnPlan(const Graph& graph, const Dims& input)
-      : eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
+  OneDnnPlan(const Graph& graph, const Dims& input, OneDnnOptions options,
+             std::shared_ptr<ModelMemory> shared)
+      : options_(options),
+        shared_(std::move(shared)),
+        eng_(dnnl::engine::kind::cpu, 0),
+        stream_(eng_) {
     shapes_ = infer_shapes(graph, input);
     graph_ = fuse_graph(graph, shapes_);
     build();
   }
 
   void run(const float* input, float* output) override {
+    if (shared_->scratchpad.data() != scratch_bound_) rebind_scratchpad();
     input_mem_.set_data_handle(const_cast<float*>(input));
     output_mem_.set_data_handle(output);
     const int threads = omp_get_max_threads();
@@ -144,6 +225,14 @@ class OneDnnPlan final : public Plan {
   int64_t memory_bytes() const override { return bytes_; }
 
  private:
+  /// A later plan grew the shared scratchpad, which moved it.
+  void rebind_scratchpad() {
+    scratch_bound_ = shared_->scratchpad.data();
+    for (auto& step : steps_)
+      if (auto it = step.args.find(DNNL_ARG_SCRATCHPAD); it != step.args.end())
+        it->second.set_data_handle(scratch_bound_);
+  }
+
   /// A primitive and its arguments, by value number until buffers are assigned.
   struct StepSpec {
     dnnl::primitive prim;
@@ -288,19 +377,35 @@ class OneDnnPlan final : public Plan {
 
   memory pack(const std::vector<float>& values, const memory::desc& user,
               const memory::desc& want) {
-    memory src(user, eng_, const_cast<float*>(values.data()));
-    owned_.push_back(allocate(want.get_size()));
-    bytes_ += static_cast<int64_t>(want.get_size());
-    memory dst(want, eng_, owned_.back().get());
-    dnnl::reorder(src, dst).execute(stream_, src, dst);
-    stream_.wait();
-    return dst;
+    auto [block, fresh] = shared_->weights.get(values, user, want, eng_, stream_);
+    if (fresh) bytes_ += static_cast<int64_t>(want.get_size());
+    packs_.push_back(block);
+    return memory(want, eng_, block.get());
   }
 
   const PostOp* sum_of(const Op& op) {
     for (const auto& p : op.post_ops)
       if (p.kind == PostOp::Kind::sum) return &p;
     return nullptr;
+  }
+
+  /// Winograd F(m, 3x3) does 2.25-4x fewer multiplies than direct convolution; oneDNN has it
+  /// for dense 3x3 stride-1 convolutions on AVX-512 CPUs only.
+  bool winograd_eligible(const Op& op) const {
+    return options_.winograd && op.groups == 1 && op.kernel[0] == 3 && op.kernel[1] == 3 &&
+           op.stride[0] == 1 && op.stride[1] == 1 && op.dilation[0] == 1 && op.dilation[1] == 1;
+  }
+
+  /// The Winograd primitive, or nothing where oneDNN has no implementation for this CPU, shape
+  /// or post-op chain (the caller then uses direct convolution).
+  template <typename MakePd>
+  static std::optional<dnnl::convolution_forward::primitive_desc> try_winograd(MakePd make_pd) {
+    try {
+      return make_pd();
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+      return std::nullopt;
+    }
   }
 
   void conv(const Op& op, size_t index) {
@@ -321,17 +426,28 @@ class OneDnnPlan final : public Plan {
     const memory::dims strides = {op.stride[0], op.stride[1]};
     const memory::dims dilation = {op.dilation[0] - 1, op.dilation[1] - 1};
     const memory::dims pad = {op.padding[0], op.padding[1]};
-    dnnl::convolution_forward::desc desc(
-        prop_kind::forward_inference, algorithm::convolution_direct, any(xd),
-        memory::desc(to_dnnl(wd), dt::f32, tag::any), bias, dst, strides, dilation, pad, pad);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng_);
-    const int x = in_layout(op.inputs[0], pd.src_desc());
-    s.fixed[DNNL_ARG_WEIGHTS] = pack(op.weight, user_w, pd.weights_desc());
-    if (!op.bias.empty()) s.fixed[DNNL_ARG_BIAS] = pack(op.bias, bias, pd.bias_desc());
-    place_output(op, index, pd.dst_desc());
-    s.prim = dnnl::convolution_forward(pd);
+    auto make_pd = [&](algorithm alg, const memory::desc& dst_md) {
+      dnnl::convolution_forward::desc desc(prop_kind::forward_inference, alg, any(xd),
+                                           memory::desc(to_dnnl(wd), dt::f32, tag::any), bias,
+                                           dst_md, strides, dilation, pad, pad);
+      return dnnl::convolution_forward::primitive_desc(desc, attr, eng_);
+    };
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    if (winograd_eligible(op)) {
+      pd = try_winograd([&] { return make_pd(algorithm::convolution_winograd, dst); });
+      // Winograd writes only its own blocked layout: a residual operand in another one (NHWC
+      // after a stem that chose it) is copied into the output first (place_output).
+      if (!pd && sum)
+        pd = try_winograd([&] { return make_pd(algorithm::convolution_winograd, any(y)); });
+    }
+    if (!pd) pd = make_pd(algorithm::convolution_direct, dst);
+    const int x = in_layout(op.inputs[0], pd->src_desc());
+    s.fixed[DNNL_ARG_WEIGHTS] = pack(op.weight, user_w, pd->weights_desc());
+    if (!op.bias.empty()) s.fixed[DNNL_ARG_BIAS] = pack(op.bias, bias, pd->bias_desc());
+    place_output(op, index, pd->dst_desc());
+    s.prim = dnnl::convolution_forward(*pd);
     s.values = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, op.output}};
-    push(std::move(s), pd);
+    push(std::move(s), *pd);
   }
 
   void linear(const Op& op, size_t index) {
@@ -441,6 +557,9 @@ class OneDnnPlan final : public Plan {
     // oneDNN broadcasts only the second source; every kind here commutes.
     if (shapes_[a] != shapes_[op.output]) std::swap(a, b);
     if (md_[a].dims().size() != md_[b].dims().size()) b = in_layout(b, plain(shapes_[b]));
+    // oneDNN 2.6's jit binary kernels broadcast only a second source in the first's layout
+    // (else the reference kernel, ~100x slower): SE/CBAM gates after a blocked conv output.
+    if (auto want = same_layout(md_[a], shapes_[b])) b = in_layout(b, *want);
     StepSpec s;
     auto attr = attr_for(op, s, shapes_[op.output]);
     const algorithm alg = op.binary == BinaryKind::add   ? algorithm::binary_add
@@ -579,8 +698,8 @@ class OneDnnPlan final : public Plan {
       buffers_.push_back(allocate(c));
       bytes_ += static_cast<int64_t>(c);
     }
-    scratch_ = allocate(scratch_bytes_);
-    bytes_ += static_cast<int64_t>(scratch_bytes_);
+    bytes_ += static_cast<int64_t>(shared_->scratchpad.reserve(scratch_bytes_));
+    scratch_bound_ = shared_->scratchpad.data();
     std::vector<memory> mem(md_.size());
     auto memory_of = [&](int v) -> memory& {
       if (!mem[v]) {
@@ -601,12 +720,16 @@ class OneDnnPlan final : public Plan {
       Step step{spec.prim, std::move(spec.fixed), spec.serial};
       for (auto [arg, v] : spec.values) step.args[arg] = memory_of(v);
       if (spec.scratchpad.get_size() > 0)
-        step.args[DNNL_ARG_SCRATCHPAD] = memory(spec.scratchpad, eng_, scratch_.get());
+        step.args[DNNL_ARG_SCRATCHPAD] = memory(spec.scratchpad, eng_, scratch_bound_);
       steps_.push_back(std::move(step));
     }
     specs_.clear();
   }
 
+  OneDnnOptions options_;
+  std::shared_ptr<ModelMemory> shared_;
+  void* scratch_bound_ = nullptr;             // where the steps' scratchpad memory points
+  std::vector<std::shared_ptr<void>> packs_;  // this plan's weights, some shared with others
   dnnl::engine eng_;
   dnnl::stream stream_;
   Graph graph_;
@@ -617,8 +740,7 @@ class OneDnnPlan final : public Plan {
   std::vector<int> refs_, free_;
   std::vector<StepSpec> specs_;
   std::vector<Step> steps_;
-  std::vector<Block> owned_, buffers_;
-  Block scratch_;
+  std::vector<Block> buffers_;
   size_t scratch_bytes_ = 0;
   int64_t bytes_ = 0;
   memory input_mem_, output_mem_;
@@ -626,18 +748,23 @@ class OneDnnPlan final : public Plan {
 
 class OneDnnBackend final : public Backend {
  public:
+  explicit OneDnnBackend(OneDnnOptions options) : options_(options) {}
   std::string name() const override { return "onednn"; }
   std::unique_ptr<Plan> compile(const Graph& graph, const Dims& input, int /*threads*/) override {
     // oneDNN's OpenMP kernels read the thread count when primitives are created; the caller
     // has set it (NativeModel keys plans by it).
-    return std::make_unique<OneDnnPlan>(graph, input);
+    return std::make_unique<OneDnnPlan>(graph, input, options_, shared_);
   }
+
+ private:
+  OneDnnOptions options_;
+  std::shared_ptr<ModelMemory> shared_ = std::make_shared<ModelMemory>();
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_onednn_backend() {
-  return std::make_unique<OneDnnBackend>();
+std::unique_ptr<Backend> make_onednn_backend(OneDnnOptions options) {
+  return std::make_unique<OneDnnBackend>(options);
 }
 
 }  // namespace garbage::engine

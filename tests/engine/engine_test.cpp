@@ -157,6 +157,29 @@ TEST(NativeEngine, PlansAreCompiledOncePerShapeAndReused) {
   EXPECT_GT(native.plan_memory_bytes(), 0);
 }
 
+// A second batch size reuses the first plan's packed weights instead of packing (and holding)
+// another copy: it adds far less memory than the model's weights. Direct convolution, whose
+// weight layout does not depend on the batch (Winograd's F(2,3) / F(4,3) choice may).
+TEST(NativeEngine, PlansForOtherBatchSizesShareThePackedWeights) {
+  auto model = make_model(resnet(18, "none"));
+  int64_t weight_bytes = 0;
+  for (const auto& p : model->parameters()) weight_bytes += p.numel() * 4;
+  NativeModel native(*model, "resnet18", NativeOptions{0, 4, false});
+  auto x2 = images(2, 32, 1), x3 = images(3, 32, 2);
+  native.forward(x2);
+  const int64_t first = native.plan_memory_bytes();
+  EXPECT_GT(first, weight_bytes);
+  EXPECT_LE(max_diff(native.forward(x3), eager(*model, x3)), 1e-4);
+  EXPECT_EQ(native.plans_cached(), 2u);
+  EXPECT_LT(native.plan_memory_bytes() - first, weight_bytes / 2);
+  // Evicting the first plan keeps the weights the second one shares alive.
+  NativeModel one_plan(*model, "resnet18", NativeOptions{0, 1, false});
+  one_plan.forward(x2);
+  auto expected = eager(*model, x3);
+  EXPECT_LE(max_diff(one_plan.forward(x3), expected), 1e-4);
+  EXPECT_LE(max_diff(one_plan.forward(x2), eager(*model, x2)), 1e-4);
+}
+
 TEST(NativeEngine, OneAndTwoThreadsAgree) {
   const int before = at::get_num_threads();
   for (const auto& user : {json(cnn("gelu", true, "doubling")),
@@ -169,6 +192,27 @@ TEST(NativeEngine, OneAndTwoThreadsAgree) {
     NativeModel two(*model, "m", NativeOptions{2, 4});
     EXPECT_LE(max_diff(one.forward(x), two.forward(x)), 1e-5);
     EXPECT_EQ(at::get_num_threads(), before);  // the engine restores the caller's count
+  }
+}
+
+// Winograd (on by default where oneDNN has it) and direct convolution both give eager's logits,
+// including the residual 3x3 convs whose sum post-op Winograd may refuse.
+TEST(NativeEngine, WinogradAndDirectConvolutionsBothGiveLibtorchLogits) {
+  json wide_cnn = cnn("relu", true, "same");
+  wide_cnn["base_features"] = 32;  // oneDNN's Winograd wants channels in multiples of 16
+  for (const auto& user : {wide_cnn, resnet(18, "none"), resnet(34, "se")}) {
+    SCOPED_TRACE(user.dump());
+    auto model = make_model(user);
+    const int side = user.at("name") == "simple_cnn" ? 32 : 64;
+    testing::calibrate_head(*model, images(2, side, 21));
+    for (int64_t batch : {1, 8}) {
+      auto x = images(batch, side, 22 + batch);
+      auto expected = eager(*model, x);
+      NativeModel winograd(*model, "m", NativeOptions{0, 1, true});
+      NativeModel direct(*model, "m", NativeOptions{0, 1, false});
+      EXPECT_LE(max_diff(winograd.forward(x), expected), 1e-4) << "batch " << batch;
+      EXPECT_LE(max_diff(direct.forward(x), expected), 1e-4) << "batch " << batch;
+    }
   }
 }
 

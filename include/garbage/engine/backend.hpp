@@ -19,7 +19,8 @@ class Plan {
   /// `input`: dense NCHW float32 of the compiled shape; `output`: room for the output dims.
   virtual void run(const float* input, float* output) = 0;
   virtual const Dims& output_dims() const = 0;
-  /// Bytes of activation memory, scratchpad and packed weights this plan holds.
+  /// Bytes of activation memory, scratchpad and packed weights this plan holds (weights shared
+  /// with an earlier plan of the same model are counted there).
   virtual int64_t memory_bytes() const = 0;
 };
 
@@ -31,7 +32,13 @@ class Backend {
   virtual std::unique_ptr<Plan> compile(const Graph& graph, const Dims& input, int threads) = 0;
 };
 
+struct OneDnnOptions {
+  /// Dense 3x3 stride-1 convolutions use oneDNN's Winograd kernels where it has them (AVX-512
+  /// CPUs), else direct convolution. Both round about equally far from libtorch's results.
+  bool winograd = true;
+};
+
 /// oneDNN (the library libtorch itself runs on for CPU convolutions).
-std::unique_ptr<Backend> make_onednn_backend();
+std::unique_ptr<Backend> make_onednn_backend(OneDnnOptions options = {});
 
 }  // namespace garbage::engine

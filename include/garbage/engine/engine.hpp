@@ -49,6 +49,9 @@ Graph capture_graph(models::ClassifierImpl& model, const std::string& model_name
 struct NativeOptions {
   int threads = 0;       ///< 0: libtorch's current intra-op thread count at each run
   size_t max_plans = 4;  ///< compiled shapes kept; the least recently used goes first
+  /// Winograd 3x3 convolutions where oneDNN has them (OneDnnOptions::winograd). The environment
+  /// variable GARBAGE_WINOGRAD=0 turns them off for every model.
+  bool winograd = true;
 };
 
 /// A model compiled for the native engine. forward() compiles a plan the first time it sees an
