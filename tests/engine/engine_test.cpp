@@ -205,14 +205,19 @@ TEST(NativeEngine, WinogradAndDirectConvolutionsBothGiveLibtorchLogits) {
     auto model = make_model(user);
     const int side = user.at("name") == "simple_cnn" ? 32 : 64;
     testing::calibrate_head(*model, images(2, side, 21));
+    NativeModel winograd(*model, "m", NativeOptions{0, 4, true});
+    NativeModel direct(*model, "m", NativeOptions{0, 4, false});
+    const auto x1 = images(1, side, 23);
+    const auto first = winograd.forward(x1);
     for (int64_t batch : {1, 8}) {
       auto x = images(batch, side, 22 + batch);
       auto expected = eager(*model, x);
-      NativeModel winograd(*model, "m", NativeOptions{0, 1, true});
-      NativeModel direct(*model, "m", NativeOptions{0, 1, false});
       EXPECT_LE(max_diff(winograd.forward(x), expected), 1e-4) << "batch " << batch;
       EXPECT_LE(max_diff(direct.forward(x), expected), 1e-4) << "batch " << batch;
     }
+    // Batch 8's plan grew (moved) the scratchpad the batch-1 plan shares: rebound, same logits.
+    EXPECT_EQ(max_diff(winograd.forward(x1), first), 0.0);
+    EXPECT_EQ(winograd.plans_compiled(), 2);
   }
 }
 
