@@ -16,19 +16,6 @@
 namespace garbage::data {
 namespace {
 
-// Our decode threads already use every core; OpenCV's own pool inside resize would only
-// oversubscribe them. Restores the previous setting on exit.
-class OpenCvThreadsGuard {
- public:
-  OpenCvThreadsGuard() : previous_(cv::getNumThreads()) { cv::setNumThreads(1); }
-  ~OpenCvThreadsGuard() { cv::setNumThreads(previous_); }
-  OpenCvThreadsGuard(const OpenCvThreadsGuard&) = delete;
-  OpenCvThreadsGuard& operator=(const OpenCvThreadsGuard&) = delete;
-
- private:
-  int previous_;
-};
-
 struct DecodeResult {
   cv::Mat image;
   std::string error;     // non-empty when the file could not be used
@@ -61,7 +48,7 @@ ImageCache build_cache(const DatasetIndex& index, const ResizeSpec& resize, BadF
   const size_t total = index.samples.size();
   if (total == 0) throw DataError("cannot build an image cache: the data set index is empty");
 
-  OpenCvThreadsGuard cv_threads;
+  use_single_threaded_opencv();  // our decode threads use every core
   std::vector<DecodeResult> results(total);
   std::atomic<size_t> next{0}, done{0};
   std::atomic<bool> abort{false};

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -255,6 +256,11 @@ cv::Mat decode_rgb8_bytes(const std::vector<uchar>& bytes, const std::string& pa
     throw CorruptImageError("corrupt image " + path + ": " + structure.problem +
                             " (it decodes only partly)");
   return to_rgb(to_depth8(decoded, path), path);
+}
+
+void use_single_threaded_opencv() {
+  static std::once_flag once;
+  std::call_once(once, [] { cv::setNumThreads(1); });
 }
 
 cv::Mat resize_for_cache(const cv::Mat& rgb, const ResizeSpec& spec) {

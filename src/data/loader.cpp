@@ -11,6 +11,7 @@
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/runtime.hpp"
+#include "garbage/data/image.hpp"
 
 namespace garbage::data {
 namespace {
@@ -78,6 +79,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const ImageCache> cache, TransformSpec 
     throw ConfigError("loader workers must be >= 1, got " + std::to_string(options_.workers));
   }
   options_.prefetch = std::max(1, options_.prefetch);
+  // Workers are the parallelism: OpenCV's own pool would fight the training step for the cores.
+  use_single_threaded_opencv();
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -141,8 +144,6 @@ std::optional<Batch> BatchLoader::next() {
 void BatchLoader::worker_loop() {
   // Batches are plain data; keep autograd bookkeeping out of the workers.
   torch::NoGradGuard no_grad;
-  // Workers are the parallelism: OpenCV's own pool would fight the training step for the cores.
-  cv::setNumThreads(1);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     cv_.wait(lock, [this] {

@@ -1,5 +1,6 @@
 #include "garbage/data/loader.hpp"
 
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -95,6 +96,23 @@ TEST(Samplers, RankSharesPartitionTheData) {
   }
   EXPECT_EQ(seq, SequentialSampler(10).order(0));
   EXPECT_THROW(ShuffleSampler(10, 0, 3, 3), ConfigError);
+}
+
+// Loaders starting and stopping while others run: OpenCV's thread setting (a process-wide TBB
+// arena in Debian's build) must not be changed under a running worker; it once crashed 1 run in
+// ~150 of a train-interrupt-resume test.
+TEST(BatchLoader, ManyLoadersStartingTogetherDoNotRace) {
+  auto cache = pattern_cache(16);
+  auto spec = identity_spec(12);
+  for (int round = 0; round < 40; ++round) {
+    std::vector<std::unique_ptr<BatchLoader>> loaders;
+    for (int k = 0; k < 3; ++k) {
+      loaders.push_back(std::make_unique<BatchLoader>(
+          cache, spec, std::make_shared<SequentialSampler>(16), options(4, 4)));
+      loaders.back()->start_epoch(0);
+    }
+    for (auto& loader : loaders) EXPECT_EQ(drain(*loader).size(), 4u);
+  }
 }
 
 TEST(BatchLoader, SequentialBatchesInOrderWithLabels) {

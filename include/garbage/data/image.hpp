@@ -53,6 +53,11 @@ cv::Mat decode_rgb8(const std::string& path);
 /// The same for a file's bytes; `name` (the path) is named in errors.
 cv::Mat decode_rgb8_bytes(const std::vector<uchar>& bytes, const std::string& name);
 
+/// Makes OpenCV single-threaded for the whole process, once: our decode threads and loader
+/// workers are the parallelism, and cv::setNumThreads replaces a process-wide TBB arena (Debian's
+/// OpenCV), which crashes a thread running OpenCV in it, so it must not be changed back and forth.
+void use_single_threaded_opencv();
+
 /// Resizes per spec (area interpolation when shrinking, linear when enlarging). No crop.
 cv::Mat resize_for_cache(const cv::Mat& rgb, const ResizeSpec& spec);
 
