@@ -7,7 +7,7 @@
 #include <utility>
 
 #include <torch/torch.h>
-#include <opencv2/core/utility.hpp>
+#include <opencv2/core.hpp>
 
 #include "garbage/core/errors.hpp"
 #include "garbage/core/runtime.hpp"
