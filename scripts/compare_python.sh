@@ -2,6 +2,10 @@
 # Training throughput of garbage vs its PyTorch peer (scripts/peer/simple_cnn_peer.py) on the same
 # machine, same thread count, in one run. For each model: garbage's img/s, the peer's NCHW and
 # channels-last img/s, and the ratio to the peer's better layout.
+# Both sides are timed warm and cold alike: garbage trains two epochs of BATCHES batches and the
+# warm figure is the second epoch's, the peer's is the BATCHES batches after BATCHES untimed ones;
+# the cold figures (the first BATCHES batches, loader start-up and first allocations included) are
+# printed beside them.
 #   simple_cnn          the seed's best config, 128 px, batch 32
 #   resnet18            torchvision ResNet18 from scratch, 112 px, batch 16
 #   mobilenet_v3_small  from scratch, 224 px, batch 32
@@ -44,19 +48,19 @@ model_args() {
   esac
 }
 
-peer() {  # MODEL IMG BATCH [--channels-last] -> img/s
+peer() {  # MODEL IMG BATCH [--channels-last] -> "cold warm" img/s
   local report
   local env=()
   if [[ ${GARBAGE_PEER_MALLOC:-} == retain ]]; then
     env=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824)
   fi
   report=$(env "${env[@]}" /usr/bin/python3 scripts/peer/simple_cnn_peer.py "$data" --model "$1" --img "$2" \
-    --batch "$3" --batches "$batches" --threads "$threads" "${@:4}")
+    --batch "$3" --batches "$batches" --warmup "$batches" --threads "$threads" "${@:4}")
   echo "$report" >&2  # (not tee /dev/stderr: that truncates a log file stderr points to)
-  awk '/^IMG_PER_S/ { print $2 }' <<<"$report"
+  awk '/^COLD_IMG_PER_S/ { cold = $2 } /^IMG_PER_S/ { warm = $2 } END { print cold, warm }' <<<"$report"
 }
 
-garbage_run() {  # BINARY RUN_NAME MODEL WORKERS [--set ...] -> img/s
+garbage_run() {  # BINARY RUN_NAME MODEL WORKERS [--set ...] -> "cold warm" img/s
   local binary=$1 run=$2 model=$3 workers=$4
   shift 4
   read -r config img batch rest <<<"$(model_args "$model")"
@@ -69,35 +73,45 @@ garbage_run() {  # BINARY RUN_NAME MODEL WORKERS [--set ...] -> img/s
   fi
   # shellcheck disable=SC2086
   "$binary" -q train --config "$config" --data "$data" --out "$out/$run" \
-    --set train.epochs=1 --set train.test_at_end=false --set data.subset="$subset" \
+    --set train.epochs=2 --set train.test_at_end=false --set data.subset="$subset" \
     "${parallel[@]}" $rest "$@" >&2
-  /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['train_images_per_second'])" "$out/$run/summary.json"
+  /usr/bin/python3 -c "import json,sys; h = json.load(open(sys.argv[1]))['history']
+print('%.1f %.1f' % (h[0]['train_images_per_second'], h[-1]['train_images_per_second']))" "$out/$run/summary.json"
 }
 
 ratio() { awk -v g="$1" -v a="$2" -v b="$3" 'BEGIN { p = a > b ? a : b; printf "%.2f", g / p }'; }
+# LABEL "cold warm" "peer NCHW cold warm" "peer channels-last cold warm" -> one summary line
+line() {
+  local gc gw nc nw cc cw
+  read -r gc gw <<<"$2"
+  read -r nc nw <<<"$3"
+  read -r cc cw <<<"$4"
+  echo "$1 $gw img/s warm ($gc cold), peer NCHW $nw / channels-last $cw img/s warm" \
+    "($nc / $cc cold): $(ratio "$gw" "$nw" "$cw")x warm, $(ratio "$gc" "$nc" "$cc")x cold"
+}
 
 summary=()
 for model in "${models[@]}"; do
   read -r config img batch rest <<<"$(model_args "$model")"
   native=$(garbage_run "$bin" "$model" "$model" 1 "${extra[@]}")
-  echo "garbage $model: $native img/s (batch $batch, $img px, $threads threads)"
+  echo "garbage $model: $native img/s cold, warm (batch $batch, $img px, $threads threads)"
   dp=""
   if ((threads > 1)) && [[ ${GARBAGE_DP:-1} != 0 ]]; then
     dp=$(garbage_run "$bin" "$model-dp" "$model" "$threads" "${extra[@]}")
-    echo "garbage $model data-parallel: $dp img/s ($threads workers x 1 thread)"
+    echo "garbage $model data-parallel: $dp img/s cold, warm ($threads workers x 1 thread)"
   fi
   if [[ -n ${GARBAGE_BASELINE:-} ]]; then
     baseline=$(garbage_run "$GARBAGE_BASELINE" "$model-baseline" "$model" 1)
-    echo "baseline $model: $baseline img/s"
+    echo "baseline $model: $baseline img/s cold, warm"
   fi
   nchw=$(peer "$model" "$img" "$batch")
   cl=$(peer "$model" "$img" "$batch" --channels-last)
-  summary+=("$model: garbage $native img/s, peer NCHW $nchw / channels-last $cl img/s: $(ratio "$native" "$nchw" "$cl")x")
+  summary+=("$(line "$model: garbage" "$native" "$nchw" "$cl")")
   if [[ -n $dp ]]; then
-    summary+=("$model: garbage data-parallel ($threads workers x 1 thread) $dp img/s: $(ratio "$dp" "$nchw" "$cl")x")
+    summary+=("$(line "$model: garbage data-parallel ($threads workers x 1 thread)" "$dp" "$nchw" "$cl")")
   fi
   if [[ -n ${GARBAGE_BASELINE:-} ]]; then
-    summary+=("$model: baseline $baseline img/s: $(ratio "$baseline" "$nchw" "$cl")x")
+    summary+=("$(line "$model: baseline" "$baseline" "$nchw" "$cl")")
   fi
 done
 printf '%s\n' "${summary[@]}"

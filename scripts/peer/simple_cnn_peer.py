@@ -4,9 +4,11 @@
 Same model, TrashNet split, batch and augmentation recipe as the garbage config it is compared
 with, in PyTorch with a DataLoader of 2 workers: the seed's SimpleCNN (its best config, 128 px,
 Adam), or torchvision's ResNet18 (from scratch, SGD) / MobileNetV3-Small (Adam) with random
-resized crops. Prints img/s; the last line is `IMG_PER_S <value>` for scripts.
+resized crops. Prints img/s; the last lines are `COLD_IMG_PER_S <value>` (the first --warmup
+batches, DataLoader start-up included) and `IMG_PER_S <value>` (the --batches after them) for
+scripts.
 Usage: scripts/peer/simple_cnn_peer.py DATA_ROOT [--model simple_cnn|resnet18|mobilenet_v3_small]
-       [--img PX] [--batch N] [--batches N] [--threads T] [--channels-last]
+       [--img PX] [--batch N] [--batches N] [--warmup N] [--threads T] [--channels-last]
 """
 import argparse
 import os
@@ -50,7 +52,10 @@ def simple_cnn(features=64, layers=5, k=5, dense=128, dropout=0.2, img=128, clas
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
-    ap.add_argument("--batches", type=int, default=0, help="stop after N batches (0: one epoch)")
+    ap.add_argument("--batches", type=int, default=0,
+                    help="time N batches after the warm-up (0: one epoch)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed batches first (worker start-up, first allocations)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--model", default="simple_cnn",
@@ -92,9 +97,17 @@ def main():
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    seen, start = 0, time.time()
-    for i, (x, y) in enumerate(loader):
-        if i == 1:  # the first batch includes worker start-up
+    measured = args.batches or len(loader)
+    warmup = max(args.warmup, 1)
+
+    def batches():  # as many epochs as warm-up plus measurement need
+        while True:
+            yield from loader
+
+    start, cold, seen = time.time(), None, 0
+    for i, (x, y) in enumerate(batches()):
+        if i == warmup:  # the warm-up ends: time the next batches
+            cold = seen / (time.time() - start)
             seen, start = 0, time.time()
         x = x.contiguous(memory_format=fmt)
         opt.zero_grad(set_to_none=True)
@@ -102,12 +115,13 @@ def main():
         loss.backward()
         opt.step()
         seen += x.shape[0]
-        if args.batches and i >= args.batches:
+        if i + 1 >= warmup + measured:
             break
     elapsed = time.time() - start
     print(f"python peer {args.model}: {seen} images in {elapsed:.1f} s = {seen / elapsed:.2f} img/s "
-          f"(batch {args.batch}, {args.img} px, {args.threads} threads, "
-          f"channels_last={args.channels_last})")
+          f"after {warmup} warm-up batches at {cold:.2f} img/s (batch {args.batch}, {args.img} px, "
+          f"{args.threads} threads, channels_last={args.channels_last})")
+    print(f"COLD_IMG_PER_S {cold:.3f}")
     print(f"IMG_PER_S {seen / elapsed:.3f}")
 
 
