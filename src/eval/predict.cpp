@@ -11,6 +11,7 @@
 #include "garbage/core/errors.hpp"
 #include "garbage/core/progress.hpp"
 #include "garbage/data/dataset.hpp"
+#include "garbage/data/image.hpp"
 #include "garbage/engine/runner.hpp"
 #include "garbage/eval/tta.hpp"
 #include "garbage/loading/inference_model.hpp"
@@ -49,6 +50,7 @@ std::vector<torch::Tensor> load_batch(const std::vector<fs::path>& files, size_t
                                       const data::TransformSpec& spec,
                                       std::vector<std::string>& errors) {
   std::vector<torch::Tensor> images(end - begin);
+  data::use_single_threaded_opencv();  // the decode threads use every core
   at::parallel_for(0, static_cast<int64_t>(images.size()), 1, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       try {
