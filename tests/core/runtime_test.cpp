@@ -1,6 +1,8 @@
 #include "garbage/core/runtime.hpp"
 
 #include <cstdlib>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -41,6 +43,29 @@ TEST(RetainFreedMemory, LargeBlocksStayInTheHeapAfterFree) {
   const struct mallinfo2 after = mallinfo2();
   EXPECT_GE(after.arena, before.arena + kBlock) << "the heap was trimmed after free";
   EXPECT_GE(after.fordblks, kBlock) << "the freed block is not available for reuse";
+}
+
+// A sweep trial or a micro-batch replica trains on a thread of its own. In a per-thread arena
+// (64 MiB heaps, unmapped when they fall empty) the freed blocks would go back to the kernel.
+TEST(RetainFreedMemory, BlocksFreedByOtherThreadsStayInTheHeap) {
+  if (garbage::malloc_configured_by_environment())
+    GTEST_SKIP() << "malloc is configured by the environment";
+  unsetenv("GARBAGE_MALLOC");
+  ASSERT_TRUE(garbage::retain_freed_memory());
+  constexpr size_t kBlock = size_t{40} << 20;
+  size_t held = 0, after = 0;
+  std::thread([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 4; ++i) {
+      blocks.push_back(std::malloc(kBlock));
+      if (blocks.back()) static_cast<volatile char*>(blocks.back())[kBlock - 1] = 1;
+    }
+    held = mallinfo2().arena;
+    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) std::free(*it);
+    after = mallinfo2().arena;
+  }).join();
+  EXPECT_GE(held, 4 * kBlock);
+  EXPECT_GE(after, held) << "the thread's freed blocks went back to the kernel";
 }
 #endif
 

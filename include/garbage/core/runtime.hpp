@@ -8,14 +8,16 @@ namespace garbage {
 int configure_threads(int requested);
 
 /// Makes glibc's malloc keep the memory a process frees for its next allocations instead of
-/// returning it to the kernel (no mmap per large block, no trimming). A training step frees and
-/// reallocates the same activation-sized blocks every step; handed back, each one costs a page
-/// fault per 4 KiB when touched again, which measured 2x the whole ResNet18 step on a VM.
-/// Left alone when the user set GLIBC_TUNABLES, a MALLOC_*_ variable or LD_PRELOAD (another
-/// allocator), or GARBAGE_MALLOC=system. Returns whether it changed anything.
+/// returning it to the kernel (no mmap per large block, no trimming, one arena for every
+/// thread). A training step frees and reallocates the same activation-sized blocks every step;
+/// handed back, each one costs a page fault per 4 KiB when touched again, which measured 2x the
+/// whole ResNet18 step on a VM. Left alone when the user set GLIBC_TUNABLES, MALLOC_ARENA_MAX, a
+/// MALLOC_*_ variable or LD_PRELOAD (another allocator), or GARBAGE_MALLOC=system. Returns
+/// whether it changed anything.
 bool retain_freed_memory();
 
-/// Whether the environment already configures malloc (GLIBC_TUNABLES, MALLOC_*_, LD_PRELOAD).
+/// Whether the environment already configures malloc (GLIBC_TUNABLES, MALLOC_ARENA_MAX,
+/// MALLOC_*_, LD_PRELOAD).
 bool malloc_configured_by_environment();
 
 /// splitmix64: a cheap, well-mixing bijection on 64-bit values (seed derivation).
