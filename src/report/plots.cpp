@@ -26,6 +26,11 @@ void put_text(cv::Mat& img, const std::string& text, cv::Point at, double scale,
   cv::putText(img, text, at, kFont, scale, colour, 1, cv::LINE_AA);
 }
 
+int text_width(const std::string& text, double scale) {
+  int baseline = 0;
+  return cv::getTextSize(text, kFont, scale, 1, &baseline).width;
+}
+
 }  // namespace
 
 void write_confusion_png(const std::filesystem::path& path,
@@ -130,8 +135,11 @@ void write_parallel_coordinates_png(const std::filesystem::path& path,
                                     const std::vector<Axis>& axes,
                                     const std::vector<double>& colour_values, bool higher_is_better,
                                     const std::string& title) {
-  const int spacing = 120, left = 60, right = 60, top = 50, bottom = 70, plot_h = 360;
+  const int spacing = 120, top = 50, bottom = 70, plot_h = 360;
   const int n_axes = static_cast<int>(axes.size());
+  // The outer axes' names are centred under them: the margins make room for half of each.
+  const int left = std::max(60, text_width(axes.empty() ? "" : axes.front().name, 0.4) / 2 + 6);
+  const int right = std::max(60, text_width(axes.empty() ? "" : axes.back().name, 0.4) / 2 + 6);
   const int width = std::max(400, left + right + spacing * std::max(0, n_axes - 1));
   cv::Mat img(top + plot_h + bottom, width, CV_8UC3, kWhite);
   put_text(img, title, {10, 25}, 0.6);
@@ -187,19 +195,23 @@ void write_scatter_png(const std::filesystem::path& path, const std::vector<doub
   if (xhi - xlo < 1e-12) xlo -= 1, xhi += 1;
   if (yhi - ylo < 1e-12) ylo -= 0.5, yhi += 0.5;
   const int plot_w = width - left - right, plot_h = height - top - bottom;
+  // Data sit `inset` pixels inside the frame, so the extreme points and a best-so-far line at
+  // the top stay visible instead of merging with the frame.
+  const int inset = 8, data_w = plot_w - 2 * inset, data_h = plot_h - 2 * inset;
   auto to_px = [&](double vx, double vy) {
-    return cv::Point(left + static_cast<int>((vx - xlo) / (xhi - xlo) * plot_w),
-                     top + static_cast<int>((1.0 - (vy - ylo) / (yhi - ylo)) * plot_h));
+    return cv::Point(left + inset + static_cast<int>((vx - xlo) / (xhi - xlo) * data_w),
+                     top + inset + static_cast<int>((1.0 - (vy - ylo) / (yhi - ylo)) * data_h));
   };
   cv::rectangle(img, {left, top, plot_w, plot_h}, kBlack, 1);
   for (int k = 0; k <= 4; ++k) {
     double v = ylo + (yhi - ylo) * k / 4;
-    int py = top + static_cast<int>((1.0 - k / 4.0) * plot_h);
+    int py = to_px(xlo, v).y;
     cv::line(img, {left, py}, {left + plot_w, py}, kGrey, 1);
     put_text(img, short_number(v), {5, py + 5}, 0.4);
   }
-  put_text(img, short_number(xlo), {left, top + plot_h + 20}, 0.4);
-  put_text(img, short_number(xhi), {left + plot_w - 30, top + plot_h + 20}, 0.4);
+  put_text(img, short_number(xlo), {to_px(xlo, ylo).x - 4, top + plot_h + 20}, 0.4);
+  const std::string x_max = short_number(xhi);
+  put_text(img, x_max, {to_px(xhi, ylo).x - text_width(x_max, 0.4) + 4, top + plot_h + 20}, 0.4);
   put_text(img, x_label + " / " + y_label, {left, height - 10}, 0.45);
   static const cv::Scalar palette[] = {{180, 119, 31}, {14, 127, 255}, {40, 39, 214}};
   for (size_t i = 1; i < step_line.size() && i < x.size(); ++i)
