@@ -789,8 +789,9 @@ class Trainer {
     result.best_epoch = state_.best_epoch;
     result.early_stopped = state_.early_stopped;
     result.stopped_by_hook = stopped_by_hook_;
-    for (const auto& m : state_.history)
-      if (m.epoch == state_.best_epoch) result.best_val_accuracy = m.val_accuracy;
+    for (const auto& m : state_.history)  // of the weights best.pt holds: the EMA's with train.ema
+      if (m.epoch == state_.best_epoch)
+        result.best_val_accuracy = ema_ ? m.ema_val_accuracy : m.val_accuracy;
     if (cfg_.test_at_end && collective_->is_main() && fs::exists(run_dir_ / "best.pt"))
       result.test_accuracy = evaluate_test();
     double total_seconds = 0, images = 0, train_seconds = 0;

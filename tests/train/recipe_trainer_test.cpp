@@ -124,6 +124,10 @@ TEST_F(RecipeTrainerTest, ResumeWithEmaAndMixupIsBitIdenticalAndEvalUsesTheEma) 
   const auto best = straight.best_epoch;
   EXPECT_NEAR(report.evaluation.metrics.accuracy,
               straight.history.at(static_cast<size_t>(best - 1)).ema_val_accuracy, 1e-12);
+  // summary.json's best_val_accuracy is that of the weights in best.pt, the EMA's.
+  EXPECT_NEAR(straight.best_val_accuracy, report.evaluation.metrics.accuracy, 1e-12);
+  EXPECT_NEAR(straight.summary["best_val_accuracy"].get<double>(),
+              report.evaluation.metrics.accuracy, 1e-12);
 }
 
 }  // namespace

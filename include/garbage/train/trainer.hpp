@@ -57,7 +57,7 @@ struct TrainResult {
   std::filesystem::path run_dir;
   std::vector<EpochMetrics> history;
   int64_t best_epoch = 0;
-  double best_val_accuracy = 0;
+  double best_val_accuracy = 0;  ///< of best.pt's weights: the EMA's with train.ema
   bool early_stopped = false;
   bool stopped_by_hook = false;         ///< on_epoch returned false
   std::optional<double> test_accuracy;  ///< when train.test_at_end
