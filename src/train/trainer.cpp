@@ -697,9 +697,8 @@ class Trainer {
     state_.history.push_back(m);
     if (tb_) tb_->epoch(m);
 
-    double metric = cfg_.early_stopping.metric == "val_loss"
-                        ? (ema_ ? m.ema_val_loss : m.val_loss)
-                        : (ema_ ? m.ema_val_accuracy : m.val_accuracy);
+    const auto [val_loss, val_accuracy] = checkpoint_validation(m);
+    double metric = cfg_.early_stopping.metric == "val_loss" ? val_loss : val_accuracy;
     bool better = improved(cfg_.early_stopping, metric, state_.best_metric);
     if (better) {
       state_.best_metric = metric;
@@ -782,6 +781,13 @@ class Trainer {
     return report.evaluation.metrics.accuracy;
   }
 
+  // Validation loss and accuracy of the weights a checkpoint holds: the EMA's with train.ema,
+  // since those are what eval uses and what pick the best epoch.
+  std::pair<double, double> checkpoint_validation(const EpochMetrics& m) const {
+    return ema_ ? std::pair{m.ema_val_loss, m.ema_val_accuracy}
+                : std::pair{m.val_loss, m.val_accuracy};
+  }
+
   TrainResult finish() {
     TrainResult result;
     result.run_dir = run_dir_;
@@ -789,9 +795,8 @@ class Trainer {
     result.best_epoch = state_.best_epoch;
     result.early_stopped = state_.early_stopped;
     result.stopped_by_hook = stopped_by_hook_;
-    for (const auto& m : state_.history)  // of the weights best.pt holds: the EMA's with train.ema
-      if (m.epoch == state_.best_epoch)
-        result.best_val_accuracy = ema_ ? m.ema_val_accuracy : m.val_accuracy;
+    for (const auto& m : state_.history)
+      if (m.epoch == state_.best_epoch) result.best_val_accuracy = checkpoint_validation(m).second;
     if (cfg_.test_at_end && collective_->is_main() && fs::exists(run_dir_ / "best.pt"))
       result.test_accuracy = evaluate_test();
     double total_seconds = 0, images = 0, train_seconds = 0;
